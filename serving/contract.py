@@ -1,0 +1,108 @@
+"""The wire contract of the ``recommender`` Triton model: tensor names, dtypes and encoding.
+
+Both ``serving.client`` and ``model_repository/recommender/1/model.py`` import this module,
+so a renamed tensor cannot drift between them; ``config.pbtxt`` repeats the same names (a
+test checks it). Only numpy is imported here, so it is safe inside the Triton stub.
+
+Strings travel as Triton BYTES tensors: numpy object arrays of UTF-8 ``bytes``.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.exceptions import ContractError
+
+__all__ = [
+    "CANDIDATES",
+    "CONTEXT",
+    "INPUTS",
+    "MODEL_ID",
+    "MODEL_NAME",
+    "OUTPUTS",
+    "PROBABILITIES",
+    "TensorSpec",
+    "decode_context",
+    "decode_probabilities",
+    "decode_texts",
+    "encode_probabilities",
+    "encode_texts",
+]
+
+MODEL_NAME = "recommender"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor of the model's interface. ``-1`` in ``dims`` means variable length."""
+
+    name: str
+    triton_dtype: str  # as tritonclient spells it; config.pbtxt uses TYPE_<x>, STRING for BYTES
+    numpy_dtype: type[np.generic]
+    dims: tuple[int, ...]
+
+    @property
+    def config_dtype(self) -> str:
+        """The data_type as written in config.pbtxt."""
+        return "TYPE_STRING" if self.triton_dtype == "BYTES" else f"TYPE_{self.triton_dtype}"
+
+
+# Inputs: one user context (the prompt prefix) and the N candidate suffixes.
+CONTEXT = TensorSpec("CONTEXT", "BYTES", np.object_, (1,))
+CANDIDATES = TensorSpec("CANDIDATES", "BYTES", np.object_, (-1,))
+# Outputs: P(Yes) per candidate, in input order, and which LM produced them.
+PROBABILITIES = TensorSpec("PROBABILITIES", "FP32", np.float32, (-1,))
+MODEL_ID = TensorSpec("MODEL_ID", "BYTES", np.object_, (1,))
+
+INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES)
+OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID)
+
+
+def encode_texts(texts: Sequence[str]) -> np.ndarray:
+    """Strings -> 1-D object array of UTF-8 bytes (a BYTES tensor)."""
+    array = np.empty(len(texts), dtype=np.object_)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ContractError(f"text {index} must be str, got {type(text).__name__}")
+        array[index] = text.encode("utf-8")
+    return array
+
+
+def decode_texts(array: np.ndarray, name: str) -> list[str]:
+    """A BYTES tensor (any shape, flattened) -> strings; ``name`` is used in errors."""
+    texts: list[str] = []
+    for index, value in enumerate(np.asarray(array, dtype=np.object_).reshape(-1)):
+        if isinstance(value, str):
+            texts.append(value)
+            continue
+        if not isinstance(value, (bytes, np.bytes_)):
+            raise ContractError(f"{name}[{index}] must be bytes, got {type(value).__name__}")
+        try:
+            texts.append(bytes(value).decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ContractError(f"{name}[{index}] is not valid UTF-8: {exc}") from exc
+    return texts
+
+
+def decode_context(array: np.ndarray) -> str:
+    """The CONTEXT tensor -> its single string."""
+    texts = decode_texts(array, CONTEXT.name)
+    if len(texts) != 1:
+        raise ContractError(f"{CONTEXT.name} must hold exactly one string, got {len(texts)}")
+    return texts[0]
+
+
+def encode_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Scores -> the PROBABILITIES tensor (1-D float32)."""
+    return np.ascontiguousarray(np.asarray(probabilities, dtype=np.float32).reshape(-1))
+
+
+def decode_probabilities(array: np.ndarray | None, expected: int) -> np.ndarray:
+    """The PROBABILITIES tensor -> float32 [expected], checking the length."""
+    if array is None:
+        raise ContractError(f"response has no {PROBABILITIES.name} tensor")
+    values = np.asarray(array, dtype=np.float32).reshape(-1)
+    if values.shape[0] != expected:
+        raise ContractError(f"{PROBABILITIES.name} has {values.shape[0]} values for {expected} candidates")
+    return values

@@ -1,0 +1,96 @@
+"""The ingest agent: ``clicks`` -> validated micro-batches -> DuckDB, exactly once in effect.
+
+Per micro-batch (``take_events``):
+
+1. Skip records below the offsets stored in DuckDB (already applied before a crash).
+2. Validate the rest; rejected records go to ``dead-letters`` with a reason, and we wait for
+   the broker's acknowledgement before going on, so no rejected record is lost either.
+3. One DuckDB transaction stores the valid clicks, the offsets of *all* records of the batch
+   and the users' "needs a fresh recommendation" marks.
+
+Faust acknowledges the batch only when we ask for the next one, i.e. after step 3 committed.
+Ingestion never calls the LLM: it only wakes the recommend task.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+
+from streams import metrics
+from streams.app import Topics
+from streams.batching import split_batch
+from streams.durable import durably
+from streams.events import Click
+from streams.publish import send_dead_letters
+from streams.runtime import Runtime
+from streams.store import ClickRow, IngestResult
+from streams.topics import CLICKS
+from streams.validation import derive_event_id
+
+__all__ = ["register", "handle_click_batch"]
+
+log = logging.getLogger(__name__)
+
+
+async def handle_click_batch(runtime: Runtime, topics: Topics, events: list[faust.EventT]) -> IngestResult | None:
+    """Apply one micro-batch; returns what was stored (None if everything was a redelivery)."""
+    started = time.perf_counter()
+    applied = await runtime.offsets_for(CLICKS)
+    batch = split_batch(
+        (event.message for event in events), Click, applied, runtime.settings.max_event_bytes
+    )
+    if batch.dead:
+        letters = batch.dead
+        await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
+    if not batch.next_offsets:
+        return None
+    rows = []
+    for accepted in batch.accepted:
+        click = accepted.value
+        ts = click.ts if click.ts is not None else accepted.timestamp_ms
+        rows.append(
+            ClickRow(
+                event_id=click.event_id or derive_event_id(click, ts),
+                user_id=click.user_id,
+                item_id=click.item_id,
+                event_type=click.event_type,
+                rating=click.rating,
+                ts=ts,
+                partition=accepted.partition,
+                offset=accepted.offset,
+            )
+        )
+    next_offsets = batch.next_offsets
+    result = await durably(
+        "click batch",
+        lambda: runtime.store.run(lambda store: store.ingest_clicks(CLICKS, rows, next_offsets)),
+    )
+    applied.update(next_offsets)
+    metrics.EVENTS_INGESTED.inc(result.inserted)
+    metrics.EVENTS_BLOCKED.inc(result.blocked)
+    metrics.EVENTS_DUPLICATE.inc(result.duplicates + batch.skipped)
+    metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+    log.debug(
+        "clicks batch: %d records, %d stored, %d blocked, %d duplicate, %d dead, offsets %s",
+        len(events),
+        result.inserted,
+        result.blocked,
+        result.duplicates,
+        len(batch.dead),
+        next_offsets,
+    )
+    if result.inserted:
+        runtime.wake_recommender()
+    return result
+
+
+def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    settings = runtime.settings
+
+    @app.agent(topics.clicks, name="streamrec.ingest-clicks")
+    async def ingest_clicks(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max_events, settings.batch_within_s):
+            await handle_click_batch(runtime, topics, list(events))

@@ -1,0 +1,123 @@
+"""The deletion agent: "forget me" requests -> ledger -> purge -> ``deletion-status``.
+
+Order matters, because Faust acknowledges a record even if the agent fails on it:
+
+1. The request is written to the DuckDB ledger before anything else (``received``).
+2. The purge deletes the rows, leaves a tombstone and closes the ledger entry in one
+   transaction (``purged``).
+3. On start-up, requests stuck at ``received`` (a crash between 1 and 2) are purged again.
+
+Handling the same request twice is harmless: a purged request is only re-acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+
+from streams import metrics
+from streams.app import Topics
+from streams.batching import split_batch
+from streams.durable import durably
+from streams.events import SCHEMA_VERSION, Deletion, DeletionStatus
+from streams.publish import send_and_wait, send_dead_letters
+from streams.runtime import Runtime
+
+__all__ = ["register", "handle_deletion"]
+
+log = logging.getLogger(__name__)
+
+
+def _status(request: Deletion, stage: str, detail: str) -> DeletionStatus:
+    return DeletionStatus(
+        schema_version=SCHEMA_VERSION,
+        request_id=request.request_id,
+        user_id=request.user_id,
+        stage=stage,  # type: ignore[arg-type]
+        detail=detail,
+        at=int(time.time() * 1000),
+    )
+
+
+async def handle_deletion(runtime: Runtime, topics: Topics, request: Deletion) -> None:
+    """Record, purge and report one request. Never raises for a bad request."""
+    scope = "all interactions" if request.item_ids is None else f"{len(request.item_ids)} item(s)"
+    record = await durably(
+        "deletion ledger",
+        lambda: runtime.store.run(
+            lambda s: s.record_deletion(
+                request.request_id, request.user_id, request.item_ids, request.requested_at
+            )
+        ),
+    )
+    if record.stage == "purged":
+        await send_and_wait(
+            topics.deletion_status,
+            request.user_id,
+            _status(request, "purged", f"already purged earlier ({record.rows_deleted} rows); nothing left"),
+        )
+        return
+    await send_and_wait(
+        topics.deletion_status, request.user_id, _status(request, "received", f"forgetting {scope}")
+    )
+    metrics.DELETIONS.labels(stage="received").inc()
+    await _purge(runtime, topics, request)
+
+
+async def _purge(runtime: Runtime, topics: Topics, request: Deletion) -> None:
+    try:
+        result = await runtime.store.run(
+            lambda s: s.purge(request.request_id, request.user_id, request.item_ids, request.requested_at)
+        )
+    except Exception as exc:  # the ledger keeps it at 'received'; start-up retries it
+        log.exception("purge of request %s failed", request.request_id)
+        metrics.DELETIONS.labels(stage="failed").inc()
+        await send_and_wait(
+            topics.deletion_status,
+            request.user_id,
+            _status(request, "failed", f"purge failed, will retry on restart: {exc}"),
+        )
+        return
+    metrics.DELETIONS.labels(stage="purged").inc()
+    await send_and_wait(
+        topics.deletion_status,
+        request.user_id,
+        _status(
+            request,
+            "purged",
+            f"deleted {result.rows_deleted} interaction(s); events with ts <= "
+            f"{result.deleted_through} will not be stored again",
+        ),
+    )
+
+
+def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    settings = runtime.settings
+
+    @app.agent(topics.deletions, name="streamrec.deletions")
+    async def deletions(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(100, settings.batch_within_s):
+            # Deletions are idempotent by request_id, so no offset bookkeeping is needed.
+            batch = split_batch((e.message for e in events), Deletion, {}, settings.max_event_bytes)
+            if batch.dead:
+                letters = batch.dead
+                await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
+            for accepted in batch.accepted:
+                await handle_deletion(runtime, topics, accepted.value)
+
+    @app.task
+    async def resume_unfinished_deletions() -> None:
+        """Finish purges that a crash interrupted after the ledger write."""
+        unfinished = await runtime.store.run(lambda s: s.unfinished_deletions())
+        for request_id, user_id, item_ids, requested_at in unfinished:
+            log.warning("resuming unfinished deletion %s", request_id)
+            request = Deletion(
+                schema_version=SCHEMA_VERSION,
+                request_id=request_id,
+                user_id=user_id,
+                item_ids=item_ids,
+                requested_at=requested_at,
+            )
+            await _purge(runtime, topics, request)

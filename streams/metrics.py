@@ -1,0 +1,53 @@
+"""Prometheus metrics of the worker, served at ``/metrics`` by the Faust web server.
+
+One registry per process (the default one), so a scrape shows ingestion, dead letters,
+recommendation latency and deletion outcomes side by side.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "EVENTS_INGESTED",
+    "EVENTS_BLOCKED",
+    "EVENTS_DUPLICATE",
+    "DEAD_LETTERS",
+    "ITEMS_UPSERTED",
+    "INGEST_BATCH_SECONDS",
+    "RECOMMENDATIONS",
+    "RECOMMEND_SECONDS",
+    "SCORE_SECONDS",
+    "SCORE_FAILURES",
+    "PENDING_USERS",
+    "DELETIONS",
+]
+
+EVENTS_INGESTED = Counter("streamrec_events_ingested_total", "Click events stored in DuckDB")
+EVENTS_BLOCKED = Counter(
+    "streamrec_events_blocked_total", "Click events dropped because a deletion tombstone covers them"
+)
+EVENTS_DUPLICATE = Counter(
+    "streamrec_events_duplicate_total", "Click events skipped because already stored (redelivery)"
+)
+DEAD_LETTERS = Counter("streamrec_dead_letters_total", "Records sent to dead-letters", ["source_topic"])
+ITEMS_UPSERTED = Counter("streamrec_items_upserted_total", "Catalog entries upserted")
+INGEST_BATCH_SECONDS = Histogram(
+    "streamrec_ingest_batch_seconds", "Time to validate and durably store one click micro-batch"
+)
+RECOMMENDATIONS = Counter(
+    "streamrec_recommendations_total", "Recommendations published", ["fallback"]
+)
+RECOMMEND_SECONDS = Histogram(
+    "streamrec_recommend_seconds",
+    "Retrieval + scoring + publish time of one recommendation",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+)
+SCORE_SECONDS = Histogram(
+    "streamrec_score_seconds",
+    "Triton scoring round trip",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16),
+)
+SCORE_FAILURES = Counter("streamrec_score_failures_total", "Failed Triton scoring attempts")
+PENDING_USERS = Gauge("streamrec_pending_users", "Users waiting for a fresh recommendation")
+DELETIONS = Counter("streamrec_deletions_total", "Deletion requests by outcome", ["stage"])

@@ -1,0 +1,184 @@
+"""The recommend task: pending users -> candidates -> Triton yes/no scores -> ``recommendations``.
+
+Decoupled from ingestion through the durable ``rec_pending`` table: ingestion upserts one row
+per user pointing at their newest event, and this loop answers it. A burst of clicks from one
+user therefore coalesces into one scoring call ("latest wins"), ingestion never waits on the
+LLM, and a restart resumes the users that were still waiting.
+
+A pending mark is cleared only if it still points at the event we answered; if newer clicks
+arrived while we scored, the user stays pending and is scored again with the new history.
+
+If Triton is unreachable the call is retried with exponential backoff; after that the user
+gets a popularity ranking marked ``fallback: true``, and a short circuit breaker sends the
+next users straight to the fallback instead of making each of them wait through the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import faust
+import numpy as np
+
+from models.prompts import PromptConfig, build_candidate, build_context
+from serving.client import RecommenderClient, ScoreResult
+from serving.exceptions import ServingError
+from streams import metrics
+from streams.app import Topics
+from streams.events import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
+from streams.publish import send_and_wait
+from streams.runtime import Runtime
+from streams.store import Candidate, PendingRecommendation
+
+__all__ = ["register", "rank", "Recommender"]
+
+log = logging.getLogger(__name__)
+
+FALLBACK_MODEL = ModelRef(name="popularity", version="1")
+BREAKER_COOLDOWN_S = 10.0  # after a user fell back, skip Triton for this long
+RETRY_FAILED_USER_S = 5.0  # a user whose answer raised waits this long before a retry
+
+
+def rank(candidates: list[Candidate], scores: np.ndarray, k: int) -> list[RecommendedItem]:
+    """Top-k by score; ties keep retrieval order (a stable sort), so ranking is deterministic."""
+    order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
+    return [
+        RecommendedItem(item_id=candidates[i].item.item_id, score=float(scores[i]), rank=r)
+        for r, i in enumerate(order[:k], start=1)
+    ]
+
+
+def popularity_scores(candidates: list[Candidate]) -> np.ndarray:
+    """Fallback scores in [0, 1]: mostly recent popularity (0.9), blended with co-occurrence (0.1)
+    so that, among similarly popular items, the ones related to the user's history come first."""
+    pop = np.array([c.popularity for c in candidates], dtype=np.float64)
+    co = np.array([c.cooccurrence for c in candidates], dtype=np.float64)
+    pop = pop / pop.max() if pop.max() > 0 else pop
+    co = co / co.max() if co.max() > 0 else co
+    return (0.9 * pop + 0.1 * co).astype(np.float32)
+
+
+@dataclass
+class Recommender:
+    runtime: Runtime
+    topics: Topics
+    client: RecommenderClient
+    prompt_config: PromptConfig
+    breaker_open_until: float = 0.0
+
+    async def score(self, context: str, texts: list[str]) -> ScoreResult | None:
+        """Score through Triton with retries; None means "use the fallback"."""
+        settings = self.runtime.settings
+        if time.monotonic() < self.breaker_open_until:
+            return None
+        delay = settings.score_backoff_s
+        for attempt in range(settings.score_retries + 1):
+            try:
+                with metrics.SCORE_SECONDS.time():
+                    return await self.client.score(context, texts)
+            except ServingError as exc:
+                metrics.SCORE_FAILURES.inc()
+                log.warning("scoring attempt %d failed: %s", attempt + 1, exc)
+                if attempt < settings.score_retries:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        self.breaker_open_until = time.monotonic() + BREAKER_COOLDOWN_S
+        return None
+
+    async def answer(self, pending: PendingRecommendation) -> Recommendation | None:
+        """Build, publish and acknowledge one user's recommendation."""
+        started = time.perf_counter()
+        settings = self.runtime.settings
+        store = self.runtime.store
+        user_id = pending.user_id
+        window_ms = int(settings.popularity_window_days * 86_400_000)
+        history = await store.run(lambda s: s.history(user_id, settings.recent_items))
+        candidates = await store.run(
+            lambda s: s.candidates(user_id, settings.candidates, popularity_window_ms=window_ms)
+        )
+        if not candidates:
+            # Nothing to rank (empty catalog, or the user has seen everything). The next
+            # click of the user marks them pending again.
+            log.info("no candidates for a pending user; nothing published")
+            await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+            return None
+        result = await self.score(
+            build_context(history, self.prompt_config),
+            [build_candidate(c.item, self.prompt_config) for c in candidates],
+        )
+        if result is not None:
+            scores, model, fallback = result.probabilities, ModelRef(name=result.model_name, version=result.model_version), False
+        else:
+            scores, model, fallback = popularity_scores(candidates), FALLBACK_MODEL, True
+        if not await store.run(lambda s: s.has_interactions(user_id)):
+            # The user was deleted while we scored: publish nothing about them.
+            await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+            return None
+        latency_ms = (time.perf_counter() - started) * 1000
+        recommendation = Recommendation(
+            schema_version=SCHEMA_VERSION,
+            user_id=user_id,
+            items=rank(candidates, scores, settings.top_k),
+            model=model,
+            trigger_event_id=pending.trigger_event_id,
+            generated_at=int(time.time() * 1000),
+            latency_ms=round(latency_ms, 3),
+            fallback=fallback,
+        )
+        await send_and_wait(self.topics.recommendations, user_id, recommendation)
+        await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+        metrics.RECOMMENDATIONS.labels(fallback=str(fallback).lower()).inc()
+        metrics.RECOMMEND_SECONDS.observe(time.perf_counter() - started)
+        return recommendation
+
+    async def run_forever(self, app: faust.App) -> None:
+        """Answer pending users until the worker stops; wakes on new clicks or every second."""
+        wakeup = self.runtime.recommend_wakeup
+        store = self.runtime.store
+        limit = max(8, 4 * self.runtime.settings.score_concurrency)
+        semaphore = asyncio.Semaphore(self.runtime.settings.score_concurrency)
+        retry_after: dict[str, float] = {}
+
+        async def guarded(pending: PendingRecommendation) -> None:
+            async with semaphore:
+                try:
+                    await self.answer(pending)
+                    retry_after.pop(pending.user_id, None)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one user's failure must not stop the loop
+                    log.exception("recommendation failed; the user stays pending")
+                    retry_after[pending.user_id] = time.monotonic() + RETRY_FAILED_USER_S
+                    # Move the user to the back of the queue so others are not starved.
+                    await store.run(lambda s: s.defer_pending(pending.user_id))
+
+        while not app.should_stop:
+            wakeup.clear()
+            metrics.PENDING_USERS.set(await store.run(lambda s: s.pending_count()))
+            pending = await store.run(lambda s: s.pending_recommendations(limit))
+            now = time.monotonic()
+            ready = [p for p in pending if retry_after.get(p.user_id, 0.0) <= now]
+            if ready:
+                await asyncio.gather(*(guarded(p) for p in ready))
+                continue
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+
+
+def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    settings = runtime.settings
+    recommender = Recommender(
+        runtime=runtime,
+        topics=topics,
+        client=RecommenderClient(settings.triton_grpc, timeout_s=settings.score_timeout_s),
+        prompt_config=PromptConfig(max_recent=settings.recent_items),
+    )
+
+    @app.task
+    async def recommend_loop() -> None:
+        await recommender.run_forever(app)

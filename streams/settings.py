@@ -1,0 +1,166 @@
+"""One validated settings object for the runtime; the only place environment variables are read.
+
+Reading the environment in one place means every knob is listed (and documented) here, and
+the rest of the code receives plain values that are easy to set in tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Build it with :meth:`from_env`; override fields with ``replace``."""
+
+    # Kafka. None means "start the embedded Tansu broker on broker_host:broker_port".
+    bootstrap_servers: str | None = None
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 9092
+    partitions: int = 4  # per topic; the unit of consumer parallelism
+    replication_factor: int = 1  # 3 on a production cluster
+    # Triton. None means "start the embedded tritonserver on triton_host with these ports".
+    triton_url: str | None = None
+    triton_host: str = "127.0.0.1"
+    triton_http_port: int = 8000
+    triton_grpc_port: int = 8001
+    triton_metrics_port: int = 8002
+    model_path: Path | None = None  # a local Hugging Face causal-LM dir; None = packaged SmolLM2
+    # State and the worker's own HTTP endpoint (status, metrics).
+    data_dir: Path = Path(".streamrec")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    # Ingestion: micro-batches bound both latency and per-transaction overhead.
+    batch_max_events: int = 5000
+    batch_within_s: float = 0.2
+    max_event_bytes: int = 64 * 1024
+    # Recommendation.
+    candidates: int = 20  # N candidates retrieved and scored per user
+    top_k: int = 10  # K published
+    recent_items: int = 10  # interactions shown to the LLM
+    popularity_window_days: float = 30.0  # "recent" popularity, in event time
+    score_concurrency: int = 1  # parallel Triton calls; the CPU model is the bottleneck
+    score_retries: int = 3
+    score_backoff_s: float = 0.5
+    score_timeout_s: float = 60.0
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        positive = {
+            "broker_port": self.broker_port,
+            "partitions": self.partitions,
+            "replication_factor": self.replication_factor,
+            "triton_http_port": self.triton_http_port,
+            "triton_grpc_port": self.triton_grpc_port,
+            "triton_metrics_port": self.triton_metrics_port,
+            "web_port": self.web_port,
+            "batch_max_events": self.batch_max_events,
+            "max_event_bytes": self.max_event_bytes,
+            "candidates": self.candidates,
+            "top_k": self.top_k,
+            "recent_items": self.recent_items,
+            "score_concurrency": self.score_concurrency,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value}")
+        if self.top_k > self.candidates:
+            raise ValueError(f"`top_k` ({self.top_k}) must not exceed `candidates` ({self.candidates})")
+        for name, number in {
+            "batch_within_s": self.batch_within_s,
+            "popularity_window_days": self.popularity_window_days,
+            "score_backoff_s": self.score_backoff_s,
+            "score_timeout_s": self.score_timeout_s,
+        }.items():
+            if not math.isfinite(number):
+                raise ValueError(f"`{name}` must be a finite number, got {number}")
+        if self.score_backoff_s < 0:
+            raise ValueError(f"`score_backoff_s` must be >= 0, got {self.score_backoff_s}")
+        if self.score_timeout_s <= 0:
+            raise ValueError(f"`score_timeout_s` must be > 0, got {self.score_timeout_s}")
+        if self.batch_within_s <= 0:
+            raise ValueError(f"`batch_within_s` must be > 0, got {self.batch_within_s}")
+        if self.popularity_window_days <= 0:
+            raise ValueError(f"`popularity_window_days` must be > 0, got {self.popularity_window_days}")
+        if self.score_retries < 0:
+            raise ValueError(f"`score_retries` must be >= 0, got {self.score_retries}")
+        if self.log_level not in {"crit", "error", "warn", "info", "debug"}:
+            raise ValueError(f"`log_level` must be one of crit/error/warn/info/debug, got {self.log_level!r}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``KAFKA_BOOTSTRAP_SERVERS``, ``TRITON_URL`` and ``STREAMREC_*`` variables."""
+        env = os.environ if env is None else env
+        model_path = env.get("STREAMREC_MODEL_PATH") or None
+        return cls(
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            broker_port=_int(env, "STREAMREC_BROKER_PORT", 9092),
+            partitions=_int(env, "STREAMREC_PARTITIONS", 4),
+            replication_factor=_int(env, "STREAMREC_REPLICATION_FACTOR", 1),
+            triton_url=env.get("TRITON_URL") or None,
+            triton_http_port=_int(env, "STREAMREC_TRITON_HTTP_PORT", 8000),
+            triton_grpc_port=_int(env, "STREAMREC_TRITON_GRPC_PORT", 8001),
+            triton_metrics_port=_int(env, "STREAMREC_TRITON_METRICS_PORT", 8002),
+            model_path=Path(model_path) if model_path else None,
+            data_dir=Path(env.get("STREAMREC_DATA_DIR") or ".streamrec"),
+            web_host=env.get("STREAMREC_WEB_HOST") or "127.0.0.1",
+            web_port=_int(env, "STREAMREC_WEB_PORT", 6066),
+            batch_max_events=_int(env, "STREAMREC_BATCH_MAX_EVENTS", 5000),
+            batch_within_s=_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
+            candidates=_int(env, "STREAMREC_CANDIDATES", 20),
+            top_k=_int(env, "STREAMREC_TOP_K", 10),
+            recent_items=_int(env, "STREAMREC_RECENT_ITEMS", 10),
+            score_concurrency=_int(env, "STREAMREC_SCORE_CONCURRENCY", 1),
+            score_retries=_int(env, "STREAMREC_SCORE_RETRIES", 3),
+            score_backoff_s=_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),
+            log_level=env.get("STREAMREC_LOG_LEVEL") or "info",
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap address clients should use (embedded broker when unset)."""
+        return self.bootstrap_servers or f"{self.broker_host}:{self.broker_port}"
+
+    @property
+    def triton_grpc(self) -> str:
+        """The Triton gRPC address clients should use (embedded server when unset)."""
+        return self.triton_url or f"{self.triton_host}:{self.triton_grpc_port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "streamrec.duckdb"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""Malformed records land in dead-letters with a reason; the worker keeps serving."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from streams.producer import ContractProducer
+from streams.reader import TopicReader
+from streams.topics import CLICKS, DEAD_LETTERS, DELETIONS, ITEMS, RECOMMENDATIONS
+from tests.e2e.helpers import catalog, clicks, publish
+from tests.fixtures.kafka import WorkerProcess
+
+
+def _click(**fields: Any) -> bytes:
+    base: dict[str, Any] = {"schema_version": 1, "user_id": "u", "item_id": "i", "event_type": "click"}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}).encode()
+
+
+# (topic, value, a word the reason must contain)
+BAD: dict[str, tuple[str, bytes, str]] = {
+    "not-json": (CLICKS, b"{this is not json", "not JSON"),
+    "not-utf8": (CLICKS, b"\xff\xfe\x00garbage", "not JSON"),
+    "array": (CLICKS, b"[1, 2, 3]", "not a JSON object"),
+    "missing-user": (CLICKS, _click(user_id=...), "missing field: user_id"),
+    "ts-string": (CLICKS, _click(ts="yesterday"), "ts"),
+    "user-int": (CLICKS, _click(user_id=42), "user_id"),
+    "unknown-type": (CLICKS, _click(event_type="purchase"), "unknown event_type"),
+    "rating-missing": (CLICKS, _click(event_type="rating"), "rating"),
+    "version-2": (CLICKS, _click(schema_version=2), "unknown schema_version"),
+    "no-version": (CLICKS, _click(schema_version=...), "schema_version"),
+    "oversized": (CLICKS, _click(item_id="x" * 100, padding="p" * 70_000), "oversized"),
+    "item-no-title": (ITEMS, json.dumps({"schema_version": 1, "item_id": "i"}).encode(), "missing field: title"),
+    "deletion-no-user": (
+        DELETIONS,
+        json.dumps({"schema_version": 1, "request_id": "r", "requested_at": 1}).encode(),
+        "missing field: user_id",
+    ),
+}
+
+
+def test_bad_events_are_dead_lettered_and_the_worker_keeps_serving(
+    worker: WorkerProcess, kafka_broker: Any, uid: str
+) -> None:
+    keys = {f"{uid}-{name}": spec for name, spec in BAD.items()}
+    with TopicReader(kafka_broker.bootstrap, DEAD_LETTERS) as dead, TopicReader(
+        kafka_broker.bootstrap, RECOMMENDATIONS
+    ) as recs:
+        with ContractProducer(kafka_broker.bootstrap) as producer:
+            for key, (topic, value, _reason) in keys.items():
+                producer.send(topic, key, value)
+        letters = dead.wait_for(lambda r: r.get("key") in keys, timeout_s=60, count=len(keys))
+
+        by_key = {letter["key"]: letter for letter in letters}
+        assert set(by_key) == set(keys), f"missing dead letters: {set(keys) - set(by_key)}"
+        for key, (topic, value, reason) in keys.items():
+            letter = by_key[key]
+            assert letter["source_topic"] == topic
+            assert reason in letter["error"], f"{key}: {letter['error']!r} lacks {reason!r}"
+            original = (
+                base64.b64decode(letter["value"])
+                if letter["value_encoding"] == "base64"
+                else letter["value"].encode()
+            )
+            assert original == value, f"{key}: the raw value must be recoverable"
+            assert letter["offset"] >= 0 and letter["partition"] >= 0
+
+        # The agent is still alive: the next good click is served.
+        items = catalog(uid, 25)
+        user = f"{uid}-after-bad"
+        events = clicks(user, [items[0].item_id, items[1].item_id])
+        publish(kafka_broker.bootstrap, items, events)
+        answered = recs.wait_for(
+            lambda r: r.get("trigger_event_id") == events[-1].event_id, timeout_s=90
+        )
+    assert answered, f"no recommendation after the bad corpus; worker log:\n{worker.log_tail()}"
+    assert worker.proc is not None and worker.proc.poll() is None

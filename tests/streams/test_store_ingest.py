@@ -1,0 +1,218 @@
+"""Store ingestion, catalog upserts, offsets and history (DuckDB ``:memory:``)."""
+
+from __future__ import annotations
+
+from streams.store import IngestResult, Store
+from tests.streams.factories import add_items, click, ingest, item
+
+
+def stored_event_ids(store: Store) -> list[str]:
+    return [str(r[0]) for r in store.execute("SELECT event_id FROM interactions ORDER BY event_id")]
+
+
+def pending(store: Store) -> dict[str, str]:
+    return {p.user_id: p.trigger_event_id for p in store.pending_recommendations(100)}
+
+
+# -- ingest_clicks ----------------------------------------------------------------------------
+
+
+def test_ingest_stores_rows_and_offsets(store: Store) -> None:
+    """Rows land in interactions with all fields; offsets are saved in the same call."""
+    rows = [
+        click("u1", "a", 1000, event_type="rating", rating=4.5, partition=0, offset=10),
+        click("u2", "b", 2000, partition=1, offset=3),
+    ]
+    result = store.ingest_clicks("clicks", rows, {0: 11, 1: 4, 2: 8})
+    assert result == IngestResult(received=2, inserted=2, blocked=0, duplicates=0)
+    assert store.committed_offsets("clicks") == {0: 11, 1: 4, 2: 8}
+    assert store.committed_offsets("items") == {}
+    stored = store.execute(
+        "SELECT event_id, user_id, item_id, event_type, rating, ts, source_partition, source_offset "
+        "FROM interactions ORDER BY ts"
+    )
+    assert stored == [
+        ("u1-a-rating-1000", "u1", "a", "rating", 4.5, 1000, 0, 10),
+        ("u2-b-click-2000", "u2", "b", "click", None, 2000, 1, 3),
+    ]
+    assert store.interaction_count() == 2
+    assert store.interaction_count("u1") == 1
+
+
+def test_offsets_only_batch_advances_offsets(store: Store) -> None:
+    """A batch whose records were all rejected still commits its offsets."""
+    result = store.ingest_clicks("clicks", [], {0: 42})
+    assert result == IngestResult(received=0, inserted=0, blocked=0, duplicates=0)
+    assert store.committed_offsets("clicks") == {0: 42}
+
+
+def test_offsets_are_replaced_not_accumulated(store: Store) -> None:
+    """A later batch moves the stored next offset forward for its partitions only."""
+    store.ingest_clicks("clicks", [], {0: 5, 1: 7})
+    store.ingest_clicks("clicks", [], {0: 9})
+    assert store.committed_offsets("clicks") == {0: 9, 1: 7}
+
+
+def test_reingesting_same_event_ids_stores_nothing_new(store: Store) -> None:
+    """Redelivery after a crash: stored event ids are counted as duplicates, not inserted."""
+    rows = [click("u1", "a", 1), click("u1", "b", 2), click("u2", "a", 3)]
+    ingest(store, rows)
+    again = ingest(store, rows + [click("u3", "c", 4)])
+    assert again == IngestResult(received=4, inserted=1, blocked=0, duplicates=3)
+    assert store.interaction_count() == 4
+    assert store.distinct_event_ids() == 4
+
+
+def test_duplicates_within_a_batch_are_stored_once(store: Store) -> None:
+    """The same event id twice in one batch is stored once and counted once as duplicate."""
+    first = click("u1", "a", 1, offset=0)
+    copy = click("u1", "a", 1, offset=1)  # same event id, redelivered by the producer
+    result = ingest(store, [first, copy, click("u1", "b", 2, offset=2)])
+    assert result == IngestResult(received=3, inserted=2, blocked=0, duplicates=1)
+    assert store.interaction_count() == 2
+    # The first copy wins.
+    assert store.execute("SELECT source_offset FROM interactions WHERE item_id = 'a'") == [(0,)]
+
+
+def test_pending_has_one_row_per_user_pointing_at_their_last_event(store: Store) -> None:
+    """Latest wins: a burst of clicks from one user is one pending mark, at the batch's last event."""
+    rows = [
+        click("u1", "a", 5, event_id="e1"),
+        click("u2", "a", 6, event_id="e2"),
+        click("u1", "b", 7, event_id="e3"),
+        click("u1", "c", 8, event_id="e4"),
+        click("u2", "b", 9, event_id="e5"),
+    ]
+    ingest(store, rows)
+    assert store.pending_count() == 2
+    assert pending(store) == {"u1": "e4", "u2": "e5"}
+
+
+def test_later_batch_replaces_pending_trigger(store: Store) -> None:
+    """A new batch points the user's mark at the new event."""
+    ingest(store, [click("u1", "a", 1, event_id="old")])
+    ingest(store, [click("u1", "b", 2, event_id="new")])
+    assert pending(store) == {"u1": "new"}
+
+
+def test_duplicate_only_batch_does_not_change_pending(store: Store) -> None:
+    """Redelivered events do not re-mark a user who was already answered."""
+    ingest(store, [click("u1", "a", 1, event_id="e1")])
+    assert store.clear_pending("u1", "e1")
+    ingest(store, [click("u1", "a", 1, event_id="e1")])
+    assert store.pending_count() == 0
+
+
+def test_clear_pending_only_clears_the_matching_trigger(store: Store) -> None:
+    """A stale answer (older trigger) does not clear a user who clicked again meanwhile."""
+    ingest(store, [click("u1", "a", 1, event_id="old")])
+    ingest(store, [click("u1", "b", 2, event_id="new")])
+    assert store.clear_pending("u1", "old") is False
+    assert pending(store) == {"u1": "new"}
+    assert store.clear_pending("u1", "new") is True
+    assert pending(store) == {}
+    assert store.clear_pending("u1", "new") is False
+
+
+def test_pending_recommendations_respects_limit(store: Store) -> None:
+    """The recommend loop takes at most ``limit`` users."""
+    ingest(store, [click(f"u{i}", "a", i) for i in range(5)])
+    assert len(store.pending_recommendations(3)) == 3
+    assert store.pending_count() == 5
+
+
+# -- upsert_items ----------------------------------------------------------------------------------
+
+
+def catalog(store: Store) -> dict[str, tuple[str, list[str]]]:
+    rows = store.execute("SELECT item_id, title, categories FROM items ORDER BY item_id")
+    return {str(i): (str(t), list(c)) for i, t, c in rows}
+
+
+def test_upsert_items_last_value_per_item_wins(store: Store) -> None:
+    """Within one batch, the last row for an item is the one stored."""
+    count = store.upsert_items(
+        "items",
+        [item("m1", "First", ["A"]), item("m2", "Other"), item("m1", "Second", ["B", "C"])],
+        {0: 3},
+    )
+    assert count == 2
+    assert catalog(store) == {"m1": ("Second", ["B", "C"]), "m2": ("Other", [])}
+    assert store.committed_offsets("items") == {0: 3}
+
+
+def test_upsert_replaces_title_and_categories(store: Store) -> None:
+    """A later batch replaces the whole entry (categories are not merged)."""
+    store.upsert_items("items", [item("m1", "Old", ["Drama", "War"])], {0: 1})
+    store.upsert_items("items", [item("m1", "New", ["Comedy"])], {0: 2})
+    assert catalog(store) == {"m1": ("New", ["Comedy"])}
+    assert store.committed_offsets("items") == {0: 2}
+
+
+def test_item_attributes_are_stored_as_json(store: Store) -> None:
+    """Attributes survive as a JSON object."""
+    row = item("m1")
+    store.upsert_items("items", [type(row)("m1", "T", "desc", ("A",), {"year": 1995})], {})
+    assert store.execute("SELECT description, attributes FROM items") == [("desc", '{"year": 1995}')]
+
+
+# -- reset_stale_offsets ------------------------------------------------------------------------
+
+
+def test_reset_stale_offsets_removes_only_offsets_beyond_the_end(store: Store) -> None:
+    """A recreated topic (end below our offset) resets that partition only; equal is not stale."""
+    store.ingest_clicks("clicks", [], {0: 10, 1: 5, 2: 3})
+    store.upsert_items("items", [], {0: 50})
+    stale = store.reset_stale_offsets("clicks", {0: 10, 1: 2, 2: 100})
+    assert stale == [1]
+    assert store.committed_offsets("clicks") == {0: 10, 2: 3}
+    assert store.committed_offsets("items") == {0: 50}
+
+
+def test_reset_stale_offsets_noop_when_all_within_range(store: Store) -> None:
+    """Nothing is reset when every stored offset is at or below the end."""
+    store.ingest_clicks("clicks", [], {0: 4})
+    assert store.reset_stale_offsets("clicks", {0: 4}) == []
+    assert store.committed_offsets("clicks") == {0: 4}
+
+
+# -- history ------------------------------------------------------------------------------------------
+
+
+def test_history_is_oldest_first_limited_and_catalogued_only(store: Store) -> None:
+    """The newest ``limit`` catalogued interactions, returned oldest -> newest."""
+    store.upsert_items("items", [item("a", "Alpha", ["X", "Y"]), item("b", "Beta"), item("c", "Gamma")], {})
+    ingest(
+        store,
+        [
+            click("u1", "a", 100),
+            click("u1", "uncatalogued", 150),
+            click("u1", "b", 200, event_type="rating", rating=2.0),
+            click("u1", "c", 300, event_type="like"),
+            click("u1", "uncatalogued", 400),
+            click("u2", "a", 500),
+        ],
+    )
+    full = store.history("u1", 10)
+    assert [(h.item.item_id, h.ts) for h in full] == [("a", 100), ("b", 200), ("c", 300)]
+    assert full[0].item.title == "Alpha"
+    assert full[0].item.categories == ("X", "Y")
+    assert full[1].event_type == "rating"
+    assert full[1].rating == 2.0
+    assert full[2].event_type == "like"
+    assert full[2].rating is None
+    last_two = store.history("u1", 2)
+    assert [h.item.item_id for h in last_two] == ["b", "c"]
+
+
+def test_history_of_unknown_user_is_empty(store: Store) -> None:
+    """No interactions, no history."""
+    add_items(store, "a")
+    assert store.history("nobody", 5) == []
+
+
+def test_history_breaks_ts_ties_by_offset(store: Store) -> None:
+    """Events with the same ts keep their log order."""
+    add_items(store, "a", "b")
+    ingest(store, [click("u1", "b", 100, offset=900), click("u1", "a", 100, offset=901)])
+    assert [h.item.item_id for h in store.history("u1", 5)] == ["b", "a"]
