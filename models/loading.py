@@ -148,8 +148,12 @@ def load_tokenizer(source: Path) -> PreTrainedTokenizerBase:
     raise ModelLoadError(f"tokenizer source {source} is neither a directory nor a .gguf file")
 
 
-def load_causal_lm(model_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load model (fp32, eval mode, CPU) and tokenizer from a local directory."""
+def load_causal_lm(model_dir: Path, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load model (fp32, eval mode) onto ``device`` and its tokenizer from a local directory.
+
+    ``device`` is a torch device string; "auto" picks CUDA when available. fp32 everywhere
+    keeps CPU and GPU scores comparable (the model is small; half precision is a later knob).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -161,5 +165,8 @@ def load_causal_lm(model_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenize
         model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     except Exception as exc:
         raise ModelLoadError(f"cannot load a causal LM from {model_dir}: {exc}") from exc
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)  # type: ignore[arg-type]  # transformers' stub types this oddly
     model.eval()
     return model, tokenizer

@@ -23,9 +23,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from models.exceptions import ModelLoadError, ScoringInputError
@@ -110,16 +111,20 @@ class Scorer:
         head = model.get_output_embeddings()
         if not isinstance(head, torch.nn.Linear):
             raise ModelLoadError(f"{self.name}: expected a Linear lm_head, got {type(head)}")
-        rows = torch.tensor(self._answer_ids)
-        # Copies, so a training step on the model later cannot silently desync these.
-        self._head_weight = head.weight.detach()[rows].clone()
-        self._head_bias = None if head.bias is None else head.bias.detach()[rows].clone()
+        # Rows are gathered per call (4 rows: negligible), so weights changed in place later,
+        # e.g. by fine-tuning, are always the ones used.
+        self._head = head
+        # Inputs follow the weights: the CPU here, a GPU in production (see load_causal_lm).
+        self.device = next(model.parameters()).device
+        self._answer_rows = torch.tensor(self._answer_ids, device=self.device)
         self._softcap: float | None = getattr(model.config, "final_logit_softcapping", None)
 
     @classmethod
-    def from_pretrained(cls, model_dir: Path, config: ScorerConfig = ScorerConfig()) -> Scorer:
+    def from_pretrained(
+        cls, model_dir: Path, config: ScorerConfig = ScorerConfig(), device: str = "cpu"
+    ) -> Scorer:
         """Load a local Hugging Face causal-LM directory; the scorer is named after it."""
-        model, tokenizer = load_causal_lm(model_dir)
+        model, tokenizer = load_causal_lm(model_dir, device=device)
         return cls(model, tokenizer, config, name=model_dir.name)
 
     # -- tokenization, shared by both paths -------------------------------------------------
@@ -164,6 +169,9 @@ class Scorer:
             mask[row, : len(seq)] = 1
         return ids, mask, lengths
 
+    def _to_device(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(self.device) for t in tensors)
+
     def _probabilities(self, answer_logits: torch.Tensor) -> torch.Tensor:
         """[n, K] logits of the answer tokens (Yes variants first) -> [n] P(Yes)."""
         yes = torch.logsumexp(answer_logits[:, : self._n_yes], dim=-1)
@@ -177,18 +185,18 @@ class Scorer:
     # -- the fast path -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score(self, context: str, candidates: Sequence[str]) -> np.ndarray:
+    def score(self, context: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
         """P(Yes) per candidate (float32, shape [N]), running the context only once."""
         context_ids, candidate_ids = self._tokenize(context, candidates)
         prefix_len = len(context_ids)
 
         # 1. Run the shared prefix once and keep its KV cache (batch of one).
-        prefix = self._body(input_ids=torch.tensor([context_ids]), use_cache=True)
+        prefix = self._body(input_ids=torch.tensor([context_ids], device=self.device), use_cache=True)
         prefix_cache = prefix.past_key_values
 
         out = torch.empty(len(candidate_ids), dtype=torch.float32)
         for batch in self._batches(len(candidate_ids)):
-            ids, mask, lengths = self._pad_right(candidate_ids[batch])
+            ids, mask, lengths = self._to_device(*self._pad_right(candidate_ids[batch]))
             n, width = ids.shape
             # 2. Repeat the prefix cache over this batch of candidates. The repeat is in
             #    place and the forward pass appends to the cache, so work on a copy.
@@ -197,8 +205,9 @@ class Scorer:
             # 3. Run only the candidate tokens; they continue at position prefix_len and may
             #    attend to the whole prefix plus their own (non-pad) tokens. Right padding
             #    means a real token never attends to a pad under the causal mask.
-            attention_mask = torch.cat([torch.ones((n, prefix_len), dtype=torch.long), mask], 1)
-            position_ids = (prefix_len + torch.arange(width)).unsqueeze(0).expand(n, -1)
+            prefix_mask = torch.ones((n, prefix_len), dtype=torch.long, device=self.device)
+            attention_mask = torch.cat([prefix_mask, mask], 1)
+            position_ids = (prefix_len + torch.arange(width, device=self.device)).unsqueeze(0).expand(n, -1)
             hidden = self._body(
                 input_ids=ids,
                 attention_mask=attention_mask,
@@ -207,24 +216,26 @@ class Scorer:
                 use_cache=True,
             ).last_hidden_state
             # 4. Logits only at each candidate's last token, only for the answer tokens.
-            last = hidden[torch.arange(n), lengths - 1]
-            logits = torch.nn.functional.linear(last, self._head_weight, self._head_bias)
+            last = hidden[torch.arange(n, device=self.device), lengths - 1]
+            bias = None if self._head.bias is None else self._head.bias[self._answer_rows]
+            logits = torch.nn.functional.linear(last, self._head.weight[self._answer_rows], bias)
             if self._softcap:
                 logits = torch.tanh(logits / self._softcap) * self._softcap
-            out[batch] = self._probabilities(logits)
+            out[batch] = self._probabilities(logits).float().cpu()
         return out.numpy()
 
     # -- the reference path ------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score_naive(self, context: str, candidates: Sequence[str]) -> np.ndarray:
+    def score_naive(self, context: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
         """Same result as :meth:`score`, the plain way: full prompts, full-vocabulary logits."""
         context_ids, candidate_ids = self._tokenize(context, candidates)
         out = torch.empty(len(candidate_ids), dtype=torch.float32)
         for batch in self._batches(len(candidate_ids)):
-            ids, mask, lengths = self._pad_right([context_ids + c for c in candidate_ids[batch]])
-            kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
-            logits = self.model(**kwargs).logits  # [n, L, vocab]
-            last = logits[torch.arange(ids.shape[0]), lengths - 1]
-            out[batch] = self._probabilities(last[:, self._answer_ids])
+            ids, mask, lengths = self._to_device(
+                *self._pad_right([context_ids + c for c in candidate_ids[batch]])
+            )
+            logits = self.model(input_ids=ids, attention_mask=mask).logits  # [n, L, vocab]
+            last = logits[torch.arange(ids.shape[0], device=self.device), lengths - 1]
+            out[batch] = self._probabilities(last[:, self._answer_ids]).float().cpu()
         return out.numpy()

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from models.prompts import build_candidate, build_context
 from models.types import HistoryEntry, ItemText
@@ -95,7 +96,7 @@ def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 async def _time_triton(
     url: str, context: str, candidates: Sequence[str], repeats: int
-) -> tuple[float, np.ndarray, str]:
+) -> tuple[float, npt.NDArray[np.float32], str]:
     from serving.client import RecommenderClient
 
     client = RecommenderClient(url, timeout_s=300.0)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
@@ -40,7 +41,7 @@ _REJECTED_STATUSES = ("StatusCode.INVALID_ARGUMENT",)
 
 @dataclass(frozen=True)
 class ScoreResult:
-    probabilities: np.ndarray  # float32 [N], P(Yes) in candidate order
+    probabilities: npt.NDArray[np.float32]  # float32 [N], P(Yes) in candidate order
     model_name: str  # "<triton model>/<LM>", e.g. "recommender/SmolLM2-135M-Instruct"
     model_version: str  # the Triton model version that answered
     latency_ms: float  # client-side round trip

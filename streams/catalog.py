@@ -10,7 +10,7 @@ import faust
 
 from streams import metrics
 from streams.app import Topics
-from streams.batching import split_batch
+from streams.batching import micro_batches, split_batch
 from streams.durable import durably
 from streams.events import Item
 from streams.publish import send_dead_letters
@@ -24,9 +24,7 @@ __all__ = ["register", "handle_item_batch"]
 async def handle_item_batch(runtime: Runtime, topics: Topics, events: list[faust.EventT]) -> int:
     """Apply one micro-batch of catalog records; returns the number of items upserted."""
     applied = await runtime.offsets_for(ITEMS)
-    batch = split_batch(
-        (event.message for event in events), Item, applied, runtime.settings.max_event_bytes
-    )
+    batch = split_batch((event.message for event in events), Item, applied, runtime.settings.max_event_bytes)
     if batch.dead:
         letters = batch.dead
         await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
@@ -57,5 +55,5 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
 
     @app.agent(topics.items, name="streamrec.catalog")
     async def catalog(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max_events, settings.batch_within_s):
-            await handle_item_batch(runtime, topics, list(events))
+        async for events in micro_batches(stream, settings.batch_max_events, settings.batch_within_s):
+            await handle_item_batch(runtime, topics, events)

@@ -49,7 +49,9 @@ def _settings(**overrides: Any) -> Settings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, {"warn": "WARNING", "crit": "CRITICAL"}.get(level.upper().lower(), level.upper())),
+        level=getattr(
+            logging, {"warn": "WARNING", "crit": "CRITICAL"}.get(level.upper().lower(), level.upper())
+        ),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -58,7 +60,10 @@ def _movielens_path(path: Path | None) -> Path:
     if path is not None:
         return path
     env = os.environ.get("STREAMREC_MOVIELENS")
-    for candidate in ([Path(env)] if env else []) + [Path("../shared/data/ml-latest-small"), DEFAULT_MOVIELENS]:
+    for candidate in ([Path(env)] if env else []) + [
+        Path("../shared/data/ml-latest-small"),
+        DEFAULT_MOVIELENS,
+    ]:
         if (candidate / "ratings.csv").is_file():
             return candidate
     err.print("[red]MovieLens not found;[/] pass --path or set STREAMREC_MOVIELENS")
@@ -85,7 +90,9 @@ def up(
         err.print(f"[red]streamrec up failed:[/] {exc}")
         raise typer.Exit(1) from None
     table = Table(title="streamrec is up", show_header=False, title_justify="left")
-    table.add_row("Kafka bootstrap", endpoints.bootstrap + (" (embedded Tansu)" if endpoints.embedded_broker else ""))
+    table.add_row(
+        "Kafka bootstrap", endpoints.bootstrap + (" (embedded Tansu)" if endpoints.embedded_broker else "")
+    )
     table.add_row("Triton gRPC", endpoints.triton_grpc + (" (embedded)" if endpoints.embedded_triton else ""))
     if endpoints.triton_http:
         table.add_row("Triton HTTP", endpoints.triton_http)
@@ -121,13 +128,22 @@ def demo(
     from streams.demo import run_demo
 
     _logging("warn")
-    code = run_demo(_settings(), _movielens_path(path), users=users, ratings_per_user=ratings, timeout_s=timeout, console=console)
+    code = run_demo(
+        _settings(),
+        _movielens_path(path),
+        users=users,
+        ratings_per_user=ratings,
+        timeout_s=timeout,
+        console=console,
+    )
     raise typer.Exit(code)
 
 
 @app.command()
 def replay(
-    path: Annotated[Path | None, typer.Option(help="ml-latest-small directory (default ../shared/data).")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="ml-latest-small directory (default ../shared/data).")
+    ] = None,
     rate: Annotated[float, typer.Option(help="Clicks per second; 0 = as fast as possible.")] = 0.0,
     users: Annotated[str | None, typer.Option(help="Comma-separated user ids (default: all).")] = None,
     per_user: Annotated[int | None, typer.Option(help="Only each user's first N ratings.")] = None,
@@ -139,14 +155,23 @@ def replay(
     settings = _settings()
     selected = [u.strip() for u in users.split(",")] if users else None
     result = replay_movielens(
-        settings.bootstrap, _movielens_path(path), users=selected, per_user_limit=per_user, rate=rate, publish_items=items
+        settings.bootstrap,
+        _movielens_path(path),
+        users=selected,
+        per_user_limit=per_user,
+        rate=rate,
+        publish_items=items,
     )
-    console.print(f"published {result.items} items and {result.clicks} clicks for {len(result.clicks_by_user)} users")
+    console.print(
+        f"published {result.items} items and {result.clicks} clicks for {len(result.clicks_by_user)} users"
+    )
 
 
 @app.command()
 def tail(
-    topic: Annotated[str, typer.Argument(help="Topic to read, e.g. recommendations or dead-letters.")] = "recommendations",
+    topic: Annotated[
+        str, typer.Argument(help="Topic to read, e.g. recommendations or dead-letters.")
+    ] = "recommendations",
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record.")] = False,
     user: Annotated[str | None, typer.Option(help="Only records whose user_id is this.")] = None,
     timeout: Annotated[float, typer.Option(help="Stop after this many seconds (0 = never).")] = 0.0,
@@ -158,10 +183,12 @@ def tail(
     shown = 0
     with TopicReader(_settings().bootstrap, topic, from_beginning=from_beginning) as reader:
         try:
-            for key, value, raw in reader.records(timeout if timeout > 0 else float("inf")):
+            for _key, value, raw in reader.records(timeout if timeout > 0 else float("inf")):
                 if user is not None and (value is None or value.get("user_id") != user):
                     continue
-                sys.stdout.write((json.dumps(value) if value is not None else raw.decode(errors="replace")) + "\n")
+                sys.stdout.write(
+                    (json.dumps(value) if value is not None else raw.decode(errors="replace")) + "\n"
+                )
                 sys.stdout.flush()
                 shown += 1
                 if limit and shown >= limit:

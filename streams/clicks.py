@@ -21,7 +21,7 @@ import faust
 
 from streams import metrics
 from streams.app import Topics
-from streams.batching import split_batch
+from streams.batching import micro_batches, split_batch
 from streams.durable import durably
 from streams.events import Click
 from streams.publish import send_dead_letters
@@ -35,13 +35,13 @@ __all__ = ["register", "handle_click_batch"]
 log = logging.getLogger(__name__)
 
 
-async def handle_click_batch(runtime: Runtime, topics: Topics, events: list[faust.EventT]) -> IngestResult | None:
+async def handle_click_batch(
+    runtime: Runtime, topics: Topics, events: list[faust.EventT]
+) -> IngestResult | None:
     """Apply one micro-batch; returns what was stored (None if everything was a redelivery)."""
     started = time.perf_counter()
     applied = await runtime.offsets_for(CLICKS)
-    batch = split_batch(
-        (event.message for event in events), Click, applied, runtime.settings.max_event_bytes
-    )
+    batch = split_batch((event.message for event in events), Click, applied, runtime.settings.max_event_bytes)
     if batch.dead:
         letters = batch.dead
         await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
@@ -92,5 +92,5 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
 
     @app.agent(topics.clicks, name="streamrec.ingest-clicks")
     async def ingest_clicks(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max_events, settings.batch_within_s):
-            await handle_click_batch(runtime, topics, list(events))
+        async for events in micro_batches(stream, settings.batch_max_events, settings.batch_within_s):
+            await handle_click_batch(runtime, topics, events)

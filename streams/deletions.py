@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 import faust
 
 from streams import metrics
 from streams.app import Topics
-from streams.batching import split_batch
+from streams.batching import micro_batches, split_batch
 from streams.durable import durably
 from streams.events import SCHEMA_VERSION, Deletion, DeletionStatus
 from streams.publish import send_and_wait, send_dead_letters
@@ -98,12 +99,11 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
 
     @app.agent(topics.deletions, name="streamrec.deletions")
     async def deletions(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(100, settings.batch_within_s):
+        async for events in micro_batches(stream, 100, settings.batch_within_s):
             # Deletions are idempotent by request_id, so no offset bookkeeping is needed.
             batch = split_batch((e.message for e in events), Deletion, {}, settings.max_event_bytes)
             if batch.dead:
-                letters = batch.dead
-                await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
+                await durably("dead letters", partial(send_dead_letters, topics.dead_letters, batch.dead))
             for accepted in batch.accepted:
                 await handle_deletion(runtime, topics, accepted.value)
 

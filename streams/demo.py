@@ -50,7 +50,9 @@ def run_demo(
             f"  Kafka {endpoints.bootstrap} | Triton {endpoints.triton_grpc} | worker {endpoints.worker}"
         )
         with TopicReader(endpoints.bootstrap, RECOMMENDATIONS) as reader:
-            console.print(f"[bold]Replaying[/] {ratings_per_user} ratings each for users {', '.join(user_ids)}")
+            console.print(
+                f"[bold]Replaying[/] {ratings_per_user} ratings each for users {', '.join(user_ids)}"
+            )
             result = replay_movielens(
                 endpoints.bootstrap, movielens, users=user_ids, per_user_limit=ratings_per_user
             )

@@ -32,7 +32,7 @@ __all__ = [
     "DeadLetter",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 EventType = Literal["click", "view", "like", "dislike", "rating"]
 EVENT_TYPES: tuple[str, ...] = ("click", "view", "like", "dislike", "rating")
@@ -153,7 +153,7 @@ class Recommendation(_Contract):
         if ranks != list(range(1, len(ranks) + 1)):
             raise ValueError(f"ranks must be 1..K in order, got {ranks}")
         scores = [item.score for item in self.items]
-        if any(a < b for a, b in zip(scores, scores[1:])):
+        if any(a < b for a, b in zip(scores, scores[1:], strict=False)):
             raise ValueError("items must be sorted by score descending")
         return self
 

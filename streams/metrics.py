@@ -35,9 +35,7 @@ ITEMS_UPSERTED = Counter("streamrec_items_upserted_total", "Catalog entries upse
 INGEST_BATCH_SECONDS = Histogram(
     "streamrec_ingest_batch_seconds", "Time to validate and durably store one click micro-batch"
 )
-RECOMMENDATIONS = Counter(
-    "streamrec_recommendations_total", "Recommendations published", ["fallback"]
-)
+RECOMMENDATIONS = Counter("streamrec_recommendations_total", "Recommendations published", ["fallback"])
 RECOMMEND_SECONDS = Histogram(
     "streamrec_recommend_seconds",
     "Retrieval + scoring + publish time of one recommendation",

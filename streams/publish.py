@@ -43,6 +43,8 @@ async def send_dead_letters(topic: faust.TopicT, letters: Sequence[DeadLetter]) 
         )
         metrics.DEAD_LETTERS.labels(source_topic=letter.source_topic).inc()
         futures.append(
-            await topic.send(key=letter.key.encode() if letter.key else None, value=letter.model_dump_json().encode())
+            await topic.send(
+                key=letter.key.encode() if letter.key else None, value=letter.model_dump_json().encode()
+            )
         )
     await asyncio.gather(*futures)

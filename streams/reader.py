@@ -54,16 +54,15 @@ class TopicReader:
             if message is None or message.error() is not None:
                 continue
             raw = message.value() or b""
-            key = message.key().decode(errors="replace") if message.key() else None
+            raw_key = message.key()
+            key = raw_key.decode(errors="replace") if raw_key else None
             try:
                 value = json.loads(raw)
             except ValueError:
                 value = None
             yield key, value if isinstance(value, dict) else None, raw
 
-    def wait_for(
-        self, predicate: Callable[[Record], bool], timeout_s: float, count: int = 1
-    ) -> list[Record]:
+    def wait_for(self, predicate: Callable[[Record], bool], timeout_s: float, count: int = 1) -> list[Record]:
         """Collect values matching ``predicate`` until ``count`` arrived or time ran out."""
         found: list[Record] = []
         for _key, value, _raw in self.records(timeout_s):

@@ -16,6 +16,7 @@ next users straight to the fallback instead of making each of them wait through 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import numpy as np
 
 from models.prompts import PromptConfig, build_candidate, build_context
 from serving.client import RecommenderClient, ScoreResult
-from serving.exceptions import ServingError
+from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
 from streams.app import Topics
 from streams.events import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
@@ -79,6 +80,11 @@ class Recommender:
             try:
                 with metrics.SCORE_SECONDS.time():
                     return await self.client.score(context, texts)
+            except ScoringRejected as exc:
+                # The request itself is invalid; retrying it cannot help. Fall back for this
+                # user only (the breaker stays closed: Triton is healthy).
+                log.error("Triton rejected the scoring request: %s", exc)
+                return None
             except ServingError as exc:
                 metrics.SCORE_FAILURES.inc()
                 log.warning("scoring attempt %d failed: %s", attempt + 1, exc)
@@ -110,7 +116,11 @@ class Recommender:
             [build_candidate(c.item, self.prompt_config) for c in candidates],
         )
         if result is not None:
-            scores, model, fallback = result.probabilities, ModelRef(name=result.model_name, version=result.model_version), False
+            scores, model, fallback = (
+                result.probabilities,
+                ModelRef(name=result.model_name, version=result.model_version),
+                False,
+            )
         else:
             scores, model, fallback = popularity_scores(candidates), FALLBACK_MODEL, True
         if not await store.run(lambda s: s.has_interactions(user_id)):
@@ -164,10 +174,8 @@ class Recommender:
             if ready:
                 await asyncio.gather(*(guarded(p) for p in ready))
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:

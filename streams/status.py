@@ -47,7 +47,11 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
     async def ready(web: View, request: Request) -> Response:
         """200 once the consumer owns partitions of every input topic (ingestion can start)."""
         assigned = {tp.topic for tp in app.consumer.assignment()}
-        wanted = {topics.clicks.get_topic_name(), topics.items.get_topic_name(), topics.deletions.get_topic_name()}
+        wanted = {
+            topics.clicks.get_topic_name(),
+            topics.items.get_topic_name(),
+            topics.deletions.get_topic_name(),
+        }
         missing = sorted(wanted - assigned)
         return web.json({"ready": not missing, "missing": missing}, status=200 if not missing else 503)
 

@@ -293,9 +293,7 @@ class Store:
             )
             kept = _count(con, "SELECT count(*) FROM click_ok")
             # 2. Drop events already stored (redelivery, producer retries).
-            con.execute(
-                "DELETE FROM click_ok WHERE event_id IN (SELECT event_id FROM interactions)"
-            )
+            con.execute("DELETE FROM click_ok WHERE event_id IN (SELECT event_id FROM interactions)")
             fresh = _count(con, "SELECT count(*) FROM click_ok")
             con.execute(
                 """
@@ -384,9 +382,7 @@ class Store:
 
     def defer_pending(self, user_id: str) -> None:
         """Move a user to the back of the pending queue (after a failed answer)."""
-        self._con.execute(
-            "UPDATE rec_pending SET updated_at = ? WHERE user_id = ?", [_now_ms(), user_id]
-        )
+        self._con.execute("UPDATE rec_pending SET updated_at = ? WHERE user_id = ?", [_now_ms(), user_id])
 
     def pending_count(self) -> int:
         return _count(self._con, "SELECT count(*) FROM rec_pending")
@@ -514,9 +510,7 @@ class Store:
         ]
 
     def has_interactions(self, user_id: str) -> bool:
-        row = self._con.execute(
-            "SELECT 1 FROM interactions WHERE user_id = ? LIMIT 1", [user_id]
-        ).fetchone()
+        row = self._con.execute("SELECT 1 FROM interactions WHERE user_id = ? LIMIT 1", [user_id]).fetchone()
         return row is not None
 
     # -- deletion --------------------------------------------------------------------------
@@ -574,17 +568,13 @@ class Store:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            max_ts_row = con.execute(
-                f"SELECT max(ts) FROM interactions WHERE {where}", params
-            ).fetchone()
+            max_ts_row = con.execute(f"SELECT max(ts) FROM interactions WHERE {where}", params).fetchone()
             max_ts = int(max_ts_row[0]) if max_ts_row and max_ts_row[0] is not None else 0
             deleted = _count(con, f"DELETE FROM interactions WHERE {where}", params)  # returns the count
             through = max(requested_at, max_ts)
             if items is None:
                 con.execute("DELETE FROM rec_pending WHERE user_id = ?", [user_id])
-                con.execute(
-                    "INSERT INTO tombstones VALUES (?, NULL, ?, ?)", [key, through, request_id]
-                )
+                con.execute("INSERT INTO tombstones VALUES (?, NULL, ?, ?)", [key, through, request_id])
             else:
                 for item_id in items:
                     con.execute(

@@ -15,7 +15,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.exceptions import StartupError
 
-__all__ = ["end_offsets", "CLICKS", "ITEMS", "RECOMMENDATIONS", "DELETIONS", "DELETION_STATUS", "DEAD_LETTERS", "ALL_TOPICS", "ensure_topics"]
+__all__ = [
+    "end_offsets",
+    "CLICKS",
+    "ITEMS",
+    "RECOMMENDATIONS",
+    "DELETIONS",
+    "DELETION_STATUS",
+    "DEAD_LETTERS",
+    "ALL_TOPICS",
+    "ensure_topics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +93,9 @@ def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int
     """High watermark per partition of ``topic`` (no consumer group involved)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamrec-watermarks", "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "streamrec-watermarks", "enable.auto.commit": False}
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None:

@@ -25,7 +25,9 @@ DEFAULT_MAX_BYTES = 64 * 1024  # a click is ~200 bytes; anything this large is a
 ContractT = TypeVar("ContractT", bound=BaseModel)
 
 
-def parse_event(raw: bytes | None, contract: type[ContractT], max_bytes: int = DEFAULT_MAX_BYTES) -> ContractT:
+def parse_event(
+    raw: bytes | None, contract: type[ContractT], max_bytes: int = DEFAULT_MAX_BYTES
+) -> ContractT:
     """Validate one record value against ``contract``.
 
     Checks run cheapest first (size, JSON, object shape, version) so that a flood of junk

@@ -32,7 +32,11 @@ BAD: dict[str, tuple[str, bytes, str]] = {
     "version-2": (CLICKS, _click(schema_version=2), "unknown schema_version"),
     "no-version": (CLICKS, _click(schema_version=...), "schema_version"),
     "oversized": (CLICKS, _click(item_id="x" * 100, padding="p" * 70_000), "oversized"),
-    "item-no-title": (ITEMS, json.dumps({"schema_version": 1, "item_id": "i"}).encode(), "missing field: title"),
+    "item-no-title": (
+        ITEMS,
+        json.dumps({"schema_version": 1, "item_id": "i"}).encode(),
+        "missing field: title",
+    ),
     "deletion-no-user": (
         DELETIONS,
         json.dumps({"schema_version": 1, "request_id": "r", "requested_at": 1}).encode(),
@@ -45,9 +49,10 @@ def test_bad_events_are_dead_lettered_and_the_worker_keeps_serving(
     worker: WorkerProcess, kafka_broker: Any, uid: str
 ) -> None:
     keys = {f"{uid}-{name}": spec for name, spec in BAD.items()}
-    with TopicReader(kafka_broker.bootstrap, DEAD_LETTERS) as dead, TopicReader(
-        kafka_broker.bootstrap, RECOMMENDATIONS
-    ) as recs:
+    with (
+        TopicReader(kafka_broker.bootstrap, DEAD_LETTERS) as dead,
+        TopicReader(kafka_broker.bootstrap, RECOMMENDATIONS) as recs,
+    ):
         with ContractProducer(kafka_broker.bootstrap) as producer:
             for key, (topic, value, _reason) in keys.items():
                 producer.send(topic, key, value)
@@ -72,8 +77,6 @@ def test_bad_events_are_dead_lettered_and_the_worker_keeps_serving(
         user = f"{uid}-after-bad"
         events = clicks(user, [items[0].item_id, items[1].item_id])
         publish(kafka_broker.bootstrap, items, events)
-        answered = recs.wait_for(
-            lambda r: r.get("trigger_event_id") == events[-1].event_id, timeout_s=90
-        )
+        answered = recs.wait_for(lambda r: r.get("trigger_event_id") == events[-1].event_id, timeout_s=90)
     assert answered, f"no recommendation after the bad corpus; worker log:\n{worker.log_tail()}"
     assert worker.proc is not None and worker.proc.poll() is None

@@ -13,7 +13,6 @@ from tests.streams.factories import add_items, click, ingest
 REQUESTED_AT = 1_000
 
 
-
 def seed(store: Store) -> tuple[list[ClickRow], list[ClickRow]]:
     """Alice (to be deleted) and Bob (a bystander), both before REQUESTED_AT."""
     alice = [

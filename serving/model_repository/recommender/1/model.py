@@ -40,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 import torch  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
@@ -77,13 +78,16 @@ class TritonPythonModel:
         if settings.torch_threads is not None:
             torch.set_num_threads(settings.torch_threads)
         model_dir = resolve_model_dir(settings.data_dir, settings.model_path)
-        self.scorer = Scorer.from_pretrained(model_dir, ScorerConfig(max_candidates=settings.max_candidates))
+        self.scorer = Scorer.from_pretrained(
+            model_dir, ScorerConfig(max_candidates=settings.max_candidates), device=settings.device
+        )
         self.model_id = self.scorer.name
         log.info(
-            "recommender v%s loaded %s from %s (torch threads %d)",
+            "recommender v%s loaded %s from %s on %s (torch threads %d)",
             args.get("model_version", "?"),
             self.model_id,
             model_dir,
+            self.scorer.device,
             torch.get_num_threads(),
         )
 
@@ -115,7 +119,7 @@ class TritonPythonModel:
         log.info("recommender finalized")
 
 
-def _input(request: Any, name: str) -> np.ndarray:
+def _input(request: Any, name: str) -> npt.NDArray[Any]:
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
         raise ContractError(f"missing input {name}")
