@@ -42,7 +42,7 @@ def _topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     """Build the app and register all agents, tasks and web pages."""
     app = faust.App(
-        "streamrec",
+        settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",  # state lives in DuckDB, not in Faust tables
         datadir=str(settings.data_dir / "faust"),

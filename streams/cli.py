@@ -86,7 +86,7 @@ def up(
     try:
         with console.status("starting broker, Triton (first start converts the model) and worker ..."):
             endpoints = stack.start()
-    except (StreamrecError, Exception) as exc:
+    except Exception as exc:  # StartupError, PortInUse, TritonNotHealthy, ...
         err.print(f"[red]streamrec up failed:[/] {exc}")
         raise typer.Exit(1) from None
     table = Table(title="streamrec is up", show_header=False, title_justify="left")
@@ -154,14 +154,18 @@ def replay(
 
     settings = _settings()
     selected = [u.strip() for u in users.split(",")] if users else None
-    result = replay_movielens(
-        settings.bootstrap,
-        _movielens_path(path),
-        users=selected,
-        per_user_limit=per_user,
-        rate=rate,
-        publish_items=items,
-    )
+    try:
+        result = replay_movielens(
+            settings.bootstrap,
+            _movielens_path(path),
+            users=selected,
+            per_user_limit=per_user,
+            rate=rate,
+            publish_items=items,
+        )
+    except StreamrecError as exc:  # the broker did not acknowledge every record
+        err.print(f"[red]replay failed:[/] {exc}")
+        raise typer.Exit(1) from None
     console.print(
         f"published {result.items} items and {result.clicks} clicks for {len(result.clicks_by_user)} users"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 class Settings:
     """Runtime configuration. Build it with :meth:`from_env`; override fields with ``replace``."""
 
+    # The Faust app id, which is also the Kafka consumer group: two deployments with different
+    # ids consume the same topics independently.
+    app_id: str = "streamrec"
     # Kafka. None means "start the embedded Tansu broker on broker_host:broker_port".
     bootstrap_servers: str | None = None
     broker_host: str = "127.0.0.1"
@@ -91,6 +95,8 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, got {value}")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.app_id):
+            raise ValueError(f"`app_id` must be letters, digits, '.', '_' or '-', got {self.app_id!r}")
         if self.top_k > self.candidates:
             raise ValueError(f"`top_k` ({self.top_k}) must not exceed `candidates` ({self.candidates})")
         for name, number in {
@@ -120,6 +126,7 @@ class Settings:
         env = os.environ if env is None else env
         model_path = env.get("STREAMREC_MODEL_PATH") or None
         return cls(
+            app_id=env.get("STREAMREC_APP_ID") or "streamrec",
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             broker_port=_int(env, "STREAMREC_BROKER_PORT", 9092),
             partitions=_int(env, "STREAMREC_PARTITIONS", 4),

@@ -45,13 +45,9 @@ __all__ = [
     "DeletionRecord",
     "PurgeResult",
     "PendingRecommendation",
-    "USER_TABLES",
 ]
 
 SCHEMA_VERSION = 1
-
-# Tables that hold rows about a user; a full deletion must leave none of them with the user id.
-USER_TABLES: tuple[str, ...] = ("interactions", "rec_pending")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

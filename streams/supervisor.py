@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from serving.exceptions import ServingError
 from serving.launcher import DEFAULT_MODEL_REPOSITORY, TritonConfig, TritonServer
 from streams.broker import TansuBroker, port_is_free
 from streams.exceptions import PortInUse, StartupError
@@ -115,10 +114,7 @@ class Stack:
             triton_grpc = s.triton_grpc
 
             self._start_worker(bootstrap, triton_grpc, worker_timeout_s)
-        except (ServingError, StartupError):
-            self.stop()
-            raise
-        except BaseException:
+        except BaseException:  # including Ctrl-C during start-up: leave nothing running
             self.stop()
             raise
         self.endpoints = Endpoints(
