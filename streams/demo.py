@@ -8,6 +8,7 @@ the LLM ranked for them. Exit code 0 only if every user got that recommendation.
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from dataclasses import replace
@@ -45,7 +46,8 @@ def run_demo(
     console.print(f"[bold]Starting the stack[/] (state in {demo_settings.data_dir}) ...")
     with Stack(demo_settings, model_cache_dir=settings.data_dir) as stack:
         endpoints = stack.endpoints
-        assert endpoints is not None
+        if endpoints is None:  # start() sets it or raises
+            raise RuntimeError("the stack did not report its endpoints")
         console.print(
             f"  Kafka {endpoints.bootstrap} | Triton {endpoints.triton_grpc} | worker {endpoints.worker}"
         )
@@ -108,7 +110,5 @@ def run_demo(
 
 
 def _titles(movielens: Path) -> dict[str, str]:
-    import csv
-
     with open(movielens / "movies.csv", newline="", encoding="utf-8") as f:
         return {row["movieId"]: row["title"] for row in csv.DictReader(f)}

@@ -40,7 +40,8 @@ class AsyncStore:
         if self._store is None:
             await self.open()
         store = self._store
-        assert store is not None  # for mypy; open() sets it or raises
+        if store is None:
+            raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, store)
 
