@@ -6,11 +6,12 @@ Importing it stays cheap (no torch import here) so that light users such as the 
 types do not pay for loading torch; import ``models.scoring`` or ``models.loading`` explicitly.
 """
 
-from models.exceptions import ModelError, ModelLoadError, ScoringInputError
+from models.exceptions import GenerationInputError, ModelError, ModelLoadError, ScoringInputError
 from models.types import EVENT_TYPES, HistoryEntry, ItemText
 
 __all__ = [
     "EVENT_TYPES",
+    "GenerationInputError",
     "HistoryEntry",
     "ItemText",
     "ModelError",

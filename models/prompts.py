@@ -10,7 +10,9 @@ scorer runs the context once and reuses its KV cache for every candidate, so not
 depends on the candidate may appear in the context.
 
 User-supplied text (titles, categories, summaries) is collapsed onto one line so that it
-cannot forge a "### Response:" header.
+cannot forge a "### Response:" header. The rendering helpers (``describe_interaction`` and
+its parts) are public because ``models.summary_prompts`` renders history the same way: one
+rendering means the summarizer and the scorer describe an interaction identically.
 """
 
 from collections.abc import Sequence
@@ -18,7 +20,16 @@ from dataclasses import dataclass
 
 from models.types import HistoryEntry, ItemText
 
-__all__ = ["PromptConfig", "build_candidate", "build_context"]
+__all__ = [
+    "PromptConfig",
+    "build_candidate",
+    "build_context",
+    "describe_action",
+    "describe_interaction",
+    "describe_item",
+    "one_line",
+    "truncate",
+]
 
 INSTRUCTION = (
     "Given the user's recent interactions with items, decide whether the user will like "
@@ -40,30 +51,47 @@ class PromptConfig:
                 raise ValueError(f"PromptConfig.{name} must be a positive integer, got {value!r}")
 
 
-def _one_line(text: str) -> str:
-    """Collapse all whitespace (newlines included) into single spaces."""
+def one_line(text: str) -> str:
+    """Collapse all whitespace (newlines included) into single spaces.
+
+    Applied to every piece of user-supplied text so that it cannot start a line of its own
+    and forge prompt structure (a "### Response:" header, a fake numbered item).
+    """
     return " ".join(text.split())
 
 
-def _truncate(text: str, max_chars: int) -> str:
+def truncate(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters, marked with "..." when cut."""
     if len(text) <= max_chars:
         return text
     return text[: max(max_chars - 3, 1)].rstrip() + "..."
 
 
-def _describe_item(item: ItemText, config: PromptConfig) -> str:
-    title = _truncate(_one_line(item.title), config.max_title_chars)
-    categories = [c for c in (_one_line(c) for c in item.categories) if c]
+def describe_item(item: ItemText, max_title_chars: int) -> str:
+    """``"Title" (Cat1, Cat2)``: the quoted, truncated title and its non-empty categories."""
+    title = truncate(one_line(item.title), max_title_chars)
+    categories = [c for c in (one_line(c) for c in item.categories) if c]
     if categories:
         return f'"{title}" ({", ".join(categories)})'
     return f'"{title}"'
 
 
-def _describe_action(entry: HistoryEntry) -> str:
+def describe_action(entry: HistoryEntry, rating_scale: float | None = None) -> str:
+    """What the user did, as a past-tense verb phrase: "clicked", "disliked", "rated 4.5".
+
+    With ``rating_scale`` a rating reads "rated 4.5/5", which tells a summarizing model how
+    good a 4.5 is; the scoring prompt omits it to keep its (fine-tuned) format stable.
+    """
     if entry.event_type == "rating":
         # HistoryEntry guarantees the rating is set for rating events.
-        return f"rated {entry.rating:g}"
+        scale = f"/{rating_scale:g}" if rating_scale is not None else ""
+        return f"rated {entry.rating:g}{scale}"
     return {"click": "clicked", "view": "viewed", "like": "liked", "dislike": "disliked"}[entry.event_type]
+
+
+def describe_interaction(entry: HistoryEntry, max_title_chars: int, rating_scale: float | None = None) -> str:
+    """One history line without its number: ``"Heat (1995)" (Action, Crime): rated 4.5``."""
+    return f"{describe_item(entry.item, max_title_chars)}: {describe_action(entry, rating_scale)}"
 
 
 def build_context(
@@ -79,12 +107,12 @@ def build_context(
     """
     lines = ["### Instruction:", INSTRUCTION, "", "### Input:"]
     if summary is not None:
-        lines.append(f"User preference summary: {_one_line(summary)}")
+        lines.append(f"User preference summary: {one_line(summary)}")
     recent = list(history)[-config.max_recent :]
     if recent:
         lines.append("Recent interactions (oldest first):")
         for number, entry in enumerate(recent, start=1):
-            lines.append(f"{number}. {_describe_item(entry.item, config)}: {_describe_action(entry)}")
+            lines.append(f"{number}. {describe_interaction(entry, config.max_title_chars)}")
     else:
         lines.append("Recent interactions: none")
     return "\n".join(lines) + "\n"
@@ -92,4 +120,4 @@ def build_context(
 
 def build_candidate(item: ItemText, config: PromptConfig = PromptConfig()) -> str:
     """Render the candidate-dependent suffix, ending where the model answers Yes or No."""
-    return f"Target item: {_describe_item(item, config)}\n\n### Response:\n"
+    return f"Target item: {describe_item(item, config.max_title_chars)}\n\n### Response:\n"

@@ -9,16 +9,14 @@ cannot answer (connection refused, timeout, internal error, model not loaded) an
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import tritonclient.grpc.aio as grpcclient
-from tritonclient.utils import InferenceServerException
 
+from serving._grpc import TritonModelConnection, model_identity
 from serving.contract import (
     CANDIDATES,
     CONTEXT,
@@ -29,14 +27,9 @@ from serving.contract import (
     decode_texts,
     encode_texts,
 )
-from serving.exceptions import ContractError, ScoringRejected, ScoringUnavailable
+from serving.exceptions import ContractError, ScoringUnavailable
 
 __all__ = ["RecommenderClient", "ScoreResult"]
-
-log = logging.getLogger(__name__)
-
-# gRPC status codes meaning "this request is wrong", as tritonclient reports them.
-_REJECTED_STATUSES = ("StatusCode.INVALID_ARGUMENT",)
 
 
 @dataclass(frozen=True)
@@ -51,21 +44,19 @@ class RecommenderClient:
     """Scores candidates through Triton. Create inside or outside a loop; use inside one."""
 
     def __init__(self, url: str, model_name: str = MODEL_NAME, timeout_s: float = 30.0) -> None:
-        if not url or "://" in url:
-            raise ValueError(f"RecommenderClient.url must be 'host:port', got {url!r}")
-        if timeout_s <= 0:
-            raise ValueError(f"RecommenderClient.timeout_s must be > 0, got {timeout_s!r}")
-        self.url = url
-        self.model_name = model_name
-        self.timeout_s = timeout_s
-        # Created lazily: a grpc.aio channel binds to the event loop that is running when it
-        # is created, and __init__ may run before any loop exists.
-        self._client: grpcclient.InferenceServerClient | None = None
+        self._triton = TritonModelConnection(type(self).__name__, url, model_name, timeout_s)
 
-    def _connection(self) -> grpcclient.InferenceServerClient:
-        if self._client is None:
-            self._client = grpcclient.InferenceServerClient(url=self.url)
-        return self._client
+    @property
+    def url(self) -> str:
+        return self._triton.url
+
+    @property
+    def model_name(self) -> str:
+        return self._triton.model_name
+
+    @property
+    def timeout_s(self) -> float:
+        return self._triton.timeout_s
 
     async def score(self, context: str, candidates: Sequence[str]) -> ScoreResult:
         """P(Yes) for each candidate appended to ``context``, in candidate order."""
@@ -76,18 +67,7 @@ class RecommenderClient:
         ]
         inputs[0].set_data_from_numpy(encode_texts([context]))
         inputs[1].set_data_from_numpy(texts)
-        outputs = [
-            grpcclient.InferRequestedOutput(PROBABILITIES.name),
-            grpcclient.InferRequestedOutput(MODEL_ID.name),
-        ]
-        started = time.perf_counter()
-        try:
-            result = await self._connection().infer(
-                self.model_name, inputs, outputs=outputs, client_timeout=self.timeout_s
-            )
-        except InferenceServerException as exc:
-            raise _translate(exc, self.url, self.model_name) from exc
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        result, latency_ms = await self._triton.infer(inputs, [PROBABILITIES.name, MODEL_ID.name])
         try:
             probabilities = decode_probabilities(result.as_numpy(PROBABILITIES.name), len(texts))
             model_ids = decode_texts(result.as_numpy(MODEL_ID.name), MODEL_ID.name)
@@ -95,38 +75,18 @@ class RecommenderClient:
             # The server answered, but not in the shape the contract promises: a deployment
             # mismatch, not something the caller did.
             raise ScoringUnavailable(f"{self.model_name} at {self.url}: {exc}") from exc
-        lm = model_ids[0] if model_ids else "unknown"
+        model_name, version = model_identity(self.model_name, model_ids, result.get_response().model_version)
         return ScoreResult(
             probabilities=probabilities,
-            model_name=f"{self.model_name}/{lm}",
-            model_version=str(result.get_response().model_version),
+            model_name=model_name,
+            model_version=version,
             latency_ms=latency_ms,
         )
 
     async def is_ready(self) -> bool:
         """Whether the server is up and the model is loaded; never raises."""
-        try:
-            client = self._connection()
-            return bool(
-                await client.is_server_ready(client_timeout=self.timeout_s)
-                and await client.is_model_ready(self.model_name, client_timeout=self.timeout_s)
-            )
-        except InferenceServerException as exc:
-            log.debug("readiness check against %s failed: %s", self.url, exc)
-            return False
+        return await self._triton.is_ready()
 
     async def close(self) -> None:
         """Close the gRPC channel; the client can be used again afterwards (it reconnects)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-
-
-def _translate(
-    exc: InferenceServerException, url: str, model_name: str
-) -> ScoringRejected | ScoringUnavailable:
-    status = str(exc.status() or "")
-    message = f"{model_name} at {url}: {exc.message() or exc}"
-    if status in _REJECTED_STATUSES:
-        return ScoringRejected(message)
-    return ScoringUnavailable(f"{message} ({status or 'no status'})")
+        await self._triton.close()

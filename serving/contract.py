@@ -1,8 +1,11 @@
-"""The wire contract of the ``recommender`` Triton model: tensor names, dtypes and encoding.
+"""The wire contracts of the Triton models: tensor names, dtypes and encoding.
 
-Both ``serving.client`` and ``model_repository/recommender/1/model.py`` import this module,
-so a renamed tensor cannot drift between them; ``config.pbtxt`` repeats the same names (a
-test checks it). Only numpy is imported here, so it is safe inside the Triton stub.
+``recommender``: P(Yes) for N candidates sharing one context. ``summarizer``: one generated
+preference summary per prompt. The clients (``serving.client``,
+``serving.summarizer_client``) and the Triton model files (``model_repository/<model>/1/``)
+all import this module, so a renamed tensor cannot drift between them; each
+``config.pbtxt`` repeats the same names (a test checks it). Only numpy is imported here, so
+it is safe inside the Triton stub.
 
 Strings travel as Triton BYTES tensors: numpy object arrays of UTF-8 ``bytes``.
 """
@@ -24,9 +27,15 @@ __all__ = [
     "MODEL_NAME",
     "OUTPUTS",
     "PROBABILITIES",
+    "PROMPTS",
+    "SUMMARIES",
+    "SUMMARIZER_INPUTS",
+    "SUMMARIZER_MODEL_NAME",
+    "SUMMARIZER_OUTPUTS",
     "TensorSpec",
     "decode_context",
     "decode_probabilities",
+    "decode_summaries",
     "decode_texts",
     "encode_probabilities",
     "encode_texts",
@@ -59,6 +68,15 @@ MODEL_ID = TensorSpec("MODEL_ID", "BYTES", np.object_, (1,))
 
 INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES)
 OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID)
+
+# The summarizer: N prompts in, N summaries out (same order), plus the same MODEL_ID tensor.
+# One request is one batch of prompts (max_batch_size 0, like the recommender), so a caller
+# decides how many summary updates share a generate() call.
+SUMMARIZER_MODEL_NAME = "summarizer"
+PROMPTS = TensorSpec("PROMPTS", "BYTES", np.object_, (-1,))
+SUMMARIES = TensorSpec("SUMMARIES", "BYTES", np.object_, (-1,))
+SUMMARIZER_INPUTS: tuple[TensorSpec, ...] = (PROMPTS,)
+SUMMARIZER_OUTPUTS: tuple[TensorSpec, ...] = (SUMMARIES, MODEL_ID)
 
 
 def encode_texts(texts: Sequence[str]) -> npt.NDArray[np.object_]:
@@ -108,3 +126,13 @@ def decode_probabilities(array: npt.NDArray[Any] | None, expected: int) -> npt.N
     if values.shape[0] != expected:
         raise ContractError(f"{PROBABILITIES.name} has {values.shape[0]} values for {expected} candidates")
     return values
+
+
+def decode_summaries(array: npt.NDArray[Any] | None, expected: int) -> list[str]:
+    """The SUMMARIES tensor -> one string per prompt, checking the count."""
+    if array is None:
+        raise ContractError(f"response has no {SUMMARIES.name} tensor")
+    texts = decode_texts(array, SUMMARIES.name)
+    if len(texts) != expected:
+        raise ContractError(f"{SUMMARIES.name} has {len(texts)} texts for {expected} prompts")
+    return texts

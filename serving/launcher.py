@@ -29,14 +29,16 @@ from pathlib import Path
 from types import TracebackType
 
 from serving.exceptions import PortInUse, TritonNotHealthy
-from serving.settings import ENV_DATA_DIR, ENV_MODEL_PATH, ENV_TORCH_THREADS
+from serving.settings import ENV_DATA_DIR, ENV_MODEL_PATH, ENV_SUMMARIZER_MODEL_PATH, ENV_TORCH_THREADS
 
-__all__ = ["DEFAULT_MODEL_REPOSITORY", "TritonConfig", "TritonServer", "pytriton_home"]
+__all__ = ["ALL_MODELS", "DEFAULT_MODEL_REPOSITORY", "TritonConfig", "TritonServer", "pytriton_home"]
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_REPOSITORY = Path(__file__).resolve().parent / "model_repository"
+# Every model in DEFAULT_MODEL_REPOSITORY; Triton loads them all at start.
+ALL_MODELS: tuple[str, ...] = ("recommender", "summarizer")
 _LOG_TAIL_CHARS = 4000
 _LOG_SCAN_CHARS = 256_000
 _MAX_ERROR_LINES = 10
@@ -57,6 +59,13 @@ class TritonConfig:
     log_path: Path | None = None  # default: <data_dir>/tritonserver.log
     extra_env: Mapping[str, str] = field(default_factory=dict)
     torch_threads: int | None = None  # exported as STREAMREC_TORCH_THREADS
+    # Exported as STREAMREC_SUMMARIZER_MODEL_PATH. None: not set here, so the summarizer uses
+    # the same LM as the recommender (unless this process's own environment sets it).
+    summarizer_model_path: Path | None = None
+    # Models to load. None: every model in the repository. Otherwise Triton runs in explicit
+    # model-control mode and loads only these (a benchmark of one model need not wait for,
+    # or share memory with, the others).
+    models: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         ports = {"http_port": self.http_port, "grpc_port": self.grpc_port, "metrics_port": self.metrics_port}
@@ -67,6 +76,12 @@ class TritonConfig:
             raise ValueError(f"TritonConfig ports must be distinct, got {ports!r}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(f"TritonConfig.torch_threads must be >= 1 or None, got {self.torch_threads!r}")
+        if self.models is not None and (
+            not isinstance(self.models, tuple) or not self.models or not all(self.models)
+        ):
+            raise ValueError(
+                f"TritonConfig.models must be None or a non-empty tuple of names, got {self.models!r}"
+            )
 
 
 def pytriton_home() -> Path:
@@ -124,6 +139,9 @@ class TritonServer:
                 raise PortInUse(port, cfg.host)
         if not any(cfg.model_repository.glob("*/config.pbtxt")):
             raise TritonNotHealthy(f"no model with a config.pbtxt under {cfg.model_repository}")
+        missing = [m for m in cfg.models or () if not (cfg.model_repository / m / "config.pbtxt").is_file()]
+        if missing:
+            raise TritonNotHealthy(f"models {missing} have no config.pbtxt under {cfg.model_repository}")
         home = pytriton_home()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         backends = self._backend_dir(home)
@@ -140,6 +158,9 @@ class TritonServer:
             "--allow-gpu-metrics=false",  # CPU-only; avoids probing NVML for GPU metrics
             "--exit-timeout-secs=10",  # bound shutdown while requests are in flight
         ]
+        if cfg.models is not None:
+            command.append("--model-control-mode=explicit")
+            command += [f"--load-model={name}" for name in cfg.models]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting tritonserver: grpc %s, log %s", self.grpc_url, self.log_path)
         # The child keeps its own copy of the log fd; ours can close right away.
@@ -242,7 +263,9 @@ class TritonServer:
 
     def _backend_dir(self, home: Path) -> Path:
         """``<data_dir>/backends/python`` with the backend library, utils and the 3.11 stub."""
-        target = self.config.data_dir / "backends" / "python"
+        # Absolute: tritonserver runs with cwd=data_dir, so a relative data dir given here
+        # would otherwise be resolved twice (``.streamrec/.streamrec/backends``).
+        target = self.config.data_dir.resolve() / "backends" / "python"
         target.mkdir(parents=True, exist_ok=True)
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
         sources = {
@@ -281,6 +304,8 @@ class TritonServer:
         env["TRANSFORMERS_OFFLINE"] = "1"
         if cfg.model_path is not None:
             env[ENV_MODEL_PATH] = str(cfg.model_path.resolve())
+        if cfg.summarizer_model_path is not None:
+            env[ENV_SUMMARIZER_MODEL_PATH] = str(cfg.summarizer_model_path.resolve())
         if cfg.torch_threads is not None:
             env[ENV_TORCH_THREADS] = str(cfg.torch_threads)
         env.update(cfg.extra_env)

@@ -71,11 +71,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime = Runtime(settings=settings, store=AsyncStore(str(settings.database_path)))
 
     # Imported here so that importing streams.app for its types stays light.
-    from streams import catalog, clicks, deletions, recommend, status
+    from streams import catalog, clicks, deletions, recommend, status, summarize
 
     clicks.register(app, runtime, topics)
     catalog.register(app, runtime, topics)
     deletions.register(app, runtime, topics)
     recommend.register(app, runtime, topics)
+    summarize.register(app, runtime)
     status.register(app, runtime, topics)
     return app, runtime

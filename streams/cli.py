@@ -237,18 +237,81 @@ def forget(
     raise typer.Exit(1)
 
 
+def _worker_json(settings: Settings, path: str, payload: dict[str, Any] | None = None) -> Any:
+    """GET (or POST ``payload``) a worker endpoint; exits with a message if it is unreachable."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(
+        f"{settings.web_url}{path}", data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        err.print(f"[red]worker refused:[/] {exc.read().decode(errors='replace')}")
+        raise typer.Exit(1) from None
+    except (urllib.error.URLError, OSError) as exc:
+        err.print(f"[red]worker not reachable at {settings.web_url}:[/] {exc} (is `streamrec up` running?)")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def summarize(
+    backfill: Annotated[bool, typer.Option("--backfill", help="Summarize the pending history now.")] = False,
+    mode: Annotated[
+        str, typer.Option(help="hierarchical (blocks, then merge) or recurrent.")
+    ] = "hierarchical",
+    users: Annotated[str | None, typer.Option(help="Comma-separated user ids (default: all).")] = None,
+    show: Annotated[str | None, typer.Option(help="Print this user's summary chain.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the backfill.")] = 3600.0,
+) -> None:
+    """Backfill preference summaries through the running worker, or show a user's chain."""
+    from tqdm import tqdm
+
+    settings = _settings()
+    if show is not None:
+        chain = _worker_json(settings, f"/summaries/{show}/")
+        table = Table(title=f"Summary chain of user {show}", title_justify="left", show_lines=True)
+        for column in ("version", "covers", "mode", "summary"):
+            table.add_column(column, overflow="fold")
+        for row in chain:
+            table.add_row(
+                str(row["version"]),
+                f"{row['interactions_covered']} (through {row['through_event_id']})",
+                row["mode"],
+                row["summary"],
+            )
+        console.print(table)
+        return
+    if not backfill:
+        err.print("nothing to do: pass --backfill or --show USER")
+        raise typer.Exit(2)
+    if mode not in ("hierarchical", "recurrent"):
+        err.print(f"[red]--mode must be hierarchical or recurrent, got {mode!r}[/]")
+        raise typer.Exit(2)
+    selected = [u.strip() for u in users.split(",")] if users else None
+    job = _worker_json(settings, "/summaries/backfill/", {"mode": mode, "users": selected})
+    deadline = time.monotonic() + timeout
+    with tqdm(total=job["users_total"] or None, unit="user", desc=f"{mode} backfill") as bar:
+        while job["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(1.0)
+            job = _worker_json(settings, f"/summaries/backfill/{job['job_id']}/")
+            bar.total = job["users_total"]
+            bar.update(job["users_done"] - bar.n)
+    if job["state"] != "done":
+        err.print(f"[red]backfill {job['state']}:[/] {job.get('error') or 'timed out'}")
+        raise typer.Exit(1)
+    console.print(
+        f"backfill done: {job['users_done']} users, {job['versions_written']} summary version(s) written"
+    )
+
+
 @app.command()
 def status() -> None:
     """Show the worker's tables, pending users, consumer lag, and Triton health."""
     from streams.topics import CLICKS, ITEMS, end_offsets
 
     settings = _settings()
-    try:
-        with urllib.request.urlopen(f"{settings.web_url}/status/", timeout=5) as response:
-            body = json.loads(response.read())
-    except (urllib.error.URLError, OSError) as exc:
-        err.print(f"[red]worker not reachable at {settings.web_url}:[/] {exc}")
-        raise typer.Exit(1) from None
+    body = _worker_json(settings, "/status/")
     tables = Table(title="DuckDB tables", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
@@ -256,6 +319,11 @@ def status() -> None:
         tables.add_row(name, str(rows))
     console.print(tables)
     console.print(f"users waiting for a recommendation: {body['pending_users']}")
+    if body.get("summary_backlog_blocks") is not None:
+        console.print(
+            f"summary backlog: {body['summary_backlog_blocks']} block(s) "
+            f"of {body['summary_block']} interactions"
+        )
     lag = Table(title="Consumer lag (records not yet stored)", title_justify="left")
     lag.add_column("topic[partition]")
     lag.add_column("stored up to", justify="right")

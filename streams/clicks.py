@@ -84,6 +84,7 @@ async def handle_click_batch(
     )
     if result.inserted:
         runtime.wake_recommender()
+        runtime.wake_summarizer()
     return result
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from typing import Any
 
 import faust
 
+from serving.exceptions import ServingError
 from streams import metrics
 from streams.app import Topics
 from streams.batching import micro_batches, split_batch
@@ -68,30 +70,47 @@ async def handle_deletion(runtime: Runtime, topics: Topics, request: Deletion) -
 
 
 async def _purge(runtime: Runtime, topics: Topics, request: Deletion) -> None:
+    summaries = runtime.summaries
+    if summaries is not None:
+        # Keep the background summarizer off this user until the chain is rebuilt.
+        summaries.claimed.add(request.user_id)
     try:
-        result = await runtime.store.run(
-            lambda s: s.purge(request.request_id, request.user_id, request.item_ids, request.requested_at)
-        )
-    except Exception as exc:  # the ledger keeps it at 'received'; start-up retries it
-        log.exception("purge of request %s failed", request.request_id)
-        metrics.DELETIONS.labels(stage="failed").inc()
-        await send_and_wait(
-            topics.deletion_status,
-            request.user_id,
-            _status(request, "failed", f"purge failed, will retry on restart: {exc}"),
-        )
-        return
-    metrics.DELETIONS.labels(stage="purged").inc()
-    await send_and_wait(
-        topics.deletion_status,
-        request.user_id,
-        _status(
-            request,
-            "purged",
+        try:
+            result = await runtime.store.run(
+                lambda s: s.purge(request.request_id, request.user_id, request.item_ids, request.requested_at)
+            )
+        except Exception as exc:  # the ledger keeps it at 'received'; start-up retries it
+            log.exception("purge of request %s failed", request.request_id)
+            metrics.DELETIONS.labels(stage="failed").inc()
+            await send_and_wait(
+                topics.deletion_status,
+                request.user_id,
+                _status(request, "failed", f"purge failed, will retry on restart: {exc}"),
+            )
+            return
+        detail = (
             f"deleted {result.rows_deleted} interaction(s); events with ts <= "
-            f"{result.deleted_through} will not be stored again",
-        ),
-    )
+            f"{result.deleted_through} will not be stored again"
+        )
+        if result.summaries_invalidated:
+            detail += f"; {result.summaries_invalidated} summary version(s) derived from them deleted"
+        if request.item_ids is not None and summaries is not None and result.summaries_invalidated:
+            detail += "; " + await _rebuild(summaries, request.user_id)
+        metrics.DELETIONS.labels(stage="purged").inc()
+        await send_and_wait(topics.deletion_status, request.user_id, _status(request, "purged", detail))
+    finally:
+        if summaries is not None:
+            summaries.claimed.discard(request.user_id)
+
+
+async def _rebuild(summaries: Any, user_id: str) -> str:
+    """Rebuild the chain from the retained interactions, block by block, before `purged`."""
+    try:
+        written = await summaries.rebuild(user_id)
+    except ServingError as exc:
+        log.warning("summary rebuild deferred: %s", exc)
+        return f"summary rebuild deferred to the background summarizer ({exc})"
+    return f"chain rebuilt from scratch: {written} summary version(s) from the remaining interactions"
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:

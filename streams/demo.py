@@ -9,8 +9,10 @@ the LLM ranked for them. Exit code 0 only if every user got that recommendation.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,9 @@ def run_demo(
                 endpoints.bootstrap, movielens, users=user_ids, per_user_limit=ratings_per_user
             )
             awaited = dict(result.last_event_by_user)
+            # With summaries on, wait for the ranking that uses the user's complete chain.
+            block = demo_settings.summary_block
+            want_version = (ratings_per_user // block) if block > 0 else None
             final: dict[str, dict[str, Any]] = {}
             started = time.monotonic()
             console.print("[bold]Waiting for recommendations[/] (the LLM scores on the CPU) ...")
@@ -66,15 +71,18 @@ def run_demo(
                 if value is None:
                     continue
                 user = str(value.get("user_id"))
-                if awaited.get(user) == value.get("trigger_event_id"):
+                if awaited.get(user) == value.get("trigger_event_id") and (
+                    want_version is None or value.get("summary_version") == want_version or value["fallback"]
+                ):
                     final[user] = value
                     console.print(
-                        f"  user {user}: {len(value['items'])} items in {value['latency_ms']:.0f} ms"
-                        f"{' (fallback)' if value['fallback'] else ''}"
+                        f"  user {user}: {len(value['items'])} items in {value['latency_ms']:.0f} ms, "
+                        f"summary v{value.get('summary_version')}{' (fallback)' if value['fallback'] else ''}"
                     )
                 if len(final) == len(awaited):
                     break
             elapsed = time.monotonic() - started
+            summaries = {user: _latest_summary(endpoints.worker, user) for user in final}
 
     for user in user_ids:
         if user not in final:
@@ -100,6 +108,12 @@ def run_demo(
         model = final[user]["model"]
         table.caption = f"model {model['name']} v{model['version']}, fallback={final[user]['fallback']}"
         console.print(table)
+        latest = summaries.get(user)
+        if latest is not None:
+            console.print(
+                f"  [bold]Preference summary[/] (v{latest['version']}, {latest['model_name']}): "
+                f"{latest['summary']}"
+            )
 
     missing = sorted(set(awaited) - set(final))
     if missing:
@@ -107,6 +121,12 @@ def run_demo(
         return 1
     console.print(f"[green]All {len(final)} users got recommendations[/] ({elapsed:.1f}s after the replay).")
     return 0
+
+
+def _latest_summary(worker_url: str, user: str) -> dict[str, Any] | None:
+    with urllib.request.urlopen(f"{worker_url}/summaries/{user}/", timeout=10) as response:
+        rows: list[dict[str, Any]] = json.loads(response.read())
+    return rows[-1] if rows else None
 
 
 def _titles(movielens: Path) -> dict[str, str]:

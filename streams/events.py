@@ -137,6 +137,7 @@ class Recommendation(_Contract):
 
     ``items`` is sorted by score descending, rank 1 first. ``fallback`` is true when the
     scores are a popularity ranking because the LLM scorer was unreachable.
+    ``summary_version`` is the user's summary version the prompt used (null: none yet).
     """
 
     user_id: Id
@@ -146,6 +147,7 @@ class Recommendation(_Contract):
     generated_at: EpochMs
     latency_ms: float
     fallback: bool
+    summary_version: int | None = None  # the preference-summary version in the prompt
 
     @model_validator(mode="after")
     def _ranked(self) -> Recommendation:

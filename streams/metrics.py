@@ -21,6 +21,9 @@ __all__ = [
     "SCORE_FAILURES",
     "PENDING_USERS",
     "DELETIONS",
+    "SUMMARIES_WRITTEN",
+    "SUMMARY_BACKLOG",
+    "SUMMARY_CALL_SECONDS",
 ]
 
 EVENTS_INGESTED = Counter("streamrec_events_ingested_total", "Click events stored in DuckDB")
@@ -49,3 +52,12 @@ SCORE_SECONDS = Histogram(
 SCORE_FAILURES = Counter("streamrec_score_failures_total", "Failed Triton scoring attempts")
 PENDING_USERS = Gauge("streamrec_pending_users", "Users waiting for a fresh recommendation")
 DELETIONS = Counter("streamrec_deletions_total", "Deletion requests by outcome", ["stage"])
+SUMMARIES_WRITTEN = Counter("streamrec_summaries_written_total", "Summary versions stored", ["mode"])
+SUMMARY_BACKLOG = Gauge(
+    "streamrec_summary_backlog_blocks", "Complete blocks of B interactions waiting to be summarized"
+)
+SUMMARY_CALL_SECONDS = Histogram(
+    "streamrec_summary_call_seconds",
+    "One batched summarizer call through Triton",
+    buckets=(0.1, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)

@@ -102,6 +102,7 @@ class Recommender:
         user_id = pending.user_id
         window_ms = int(settings.popularity_window_days * 86_400_000)
         history = await store.run(lambda s: s.history(user_id, settings.recent_items))
+        summary = await store.run(lambda s: s.latest_summary(user_id))
         candidates = await store.run(
             lambda s: s.candidates(user_id, settings.candidates, popularity_window_ms=window_ms)
         )
@@ -112,7 +113,7 @@ class Recommender:
             await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
             return None
         result = await self.score(
-            build_context(history, self.prompt_config),
+            build_context(history, self.prompt_config, summary=summary.summary if summary else None),
             [build_candidate(c.item, self.prompt_config) for c in candidates],
         )
         if result is not None:
@@ -137,6 +138,7 @@ class Recommender:
             generated_at=int(time.time() * 1000),
             latency_ms=round(latency_ms, 3),
             fallback=fallback,
+            summary_version=summary.version if summary is not None and not fallback else None,
         )
         await send_and_wait(self.topics.recommendations, user_id, recommendation)
         await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))

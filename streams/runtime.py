@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from streams.settings import Settings
 from streams.store import Store
@@ -61,6 +61,8 @@ class Runtime:
     # Next offset to apply per topic and partition, loaded from DuckDB once per topic.
     applied_offsets: dict[str, dict[int, int]] = field(default_factory=dict)
     recommend_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    summary_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    summaries: Any = None  # streams.summarize.Summaries when summaries are enabled
 
     async def offsets_for(self, topic: str) -> dict[int, int]:
         if topic not in self.applied_offsets:
@@ -69,3 +71,6 @@ class Runtime:
 
     def wake_recommender(self) -> None:
         self.recommend_wakeup.set()
+
+    def wake_summarizer(self) -> None:
+        self.summary_wakeup.set()

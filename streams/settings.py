@@ -67,12 +67,19 @@ class Settings:
     # Recommendation.
     candidates: int = 20  # N candidates retrieved and scored per user
     top_k: int = 10  # K published
-    recent_items: int = 10  # interactions shown to the LLM
+    recent_items: int = 5  # R most recent interactions shown to the LLM, after the summary
     popularity_window_days: float = 30.0  # "recent" popularity, in event time
     score_concurrency: int = 1  # parallel Triton calls; the CPU model is the bottleneck
     score_retries: int = 3
     score_backoff_s: float = 0.5
     score_timeout_s: float = 60.0
+    # Recurrent preference summaries (LLM-TRSR).
+    summary_block: int = 5  # B interactions per block; 0 disables summaries
+    summary_live: bool = True  # False: only backfills and deletion rebuilds (bulk imports)
+    summary_fold_after: int = 4  # pending blocks of one user before updates fold several
+    summary_max_fold: int = 8  # blocks folded into one update at most (bounds the prompt)
+    summary_batch: int = 16  # users per batched summarizer call
+    summary_timeout_s: float = 300.0
     log_level: str = "info"
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -91,6 +98,9 @@ class Settings:
             "top_k": self.top_k,
             "recent_items": self.recent_items,
             "score_concurrency": self.score_concurrency,
+            "summary_fold_after": self.summary_fold_after,
+            "summary_max_fold": self.summary_max_fold,
+            "summary_batch": self.summary_batch,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -104,6 +114,7 @@ class Settings:
             "popularity_window_days": self.popularity_window_days,
             "score_backoff_s": self.score_backoff_s,
             "score_timeout_s": self.score_timeout_s,
+            "summary_timeout_s": self.summary_timeout_s,
         }.items():
             if not math.isfinite(number):
                 raise ValueError(f"`{name}` must be a finite number, got {number}")
@@ -115,6 +126,8 @@ class Settings:
             raise ValueError(f"`batch_within_s` must be > 0, got {self.batch_within_s}")
         if self.popularity_window_days <= 0:
             raise ValueError(f"`popularity_window_days` must be > 0, got {self.popularity_window_days}")
+        if self.summary_block < 0:
+            raise ValueError(f"`summary_block` must be >= 0 (0 disables summaries), got {self.summary_block}")
         if self.score_retries < 0:
             raise ValueError(f"`score_retries` must be >= 0, got {self.score_retries}")
         if self.log_level not in {"crit", "error", "warn", "info", "debug"}:
@@ -143,7 +156,12 @@ class Settings:
             batch_within_s=_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
             candidates=_int(env, "STREAMREC_CANDIDATES", 20),
             top_k=_int(env, "STREAMREC_TOP_K", 10),
-            recent_items=_int(env, "STREAMREC_RECENT_ITEMS", 10),
+            recent_items=_int(env, "STREAMREC_RECENT_ITEMS", 5),
+            summary_block=_int(env, "STREAMREC_SUMMARY_BLOCK", 5),
+            summary_live=(env.get("STREAMREC_SUMMARY_LIVE") or "true").lower() not in ("0", "false", "no"),
+            summary_fold_after=_int(env, "STREAMREC_SUMMARY_FOLD_AFTER", 4),
+            summary_max_fold=_int(env, "STREAMREC_SUMMARY_MAX_FOLD", 8),
+            summary_batch=_int(env, "STREAMREC_SUMMARY_BATCH", 16),
             score_concurrency=_int(env, "STREAMREC_SCORE_CONCURRENCY", 1),
             score_retries=_int(env, "STREAMREC_SCORE_RETRIES", 3),
             score_backoff_s=_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),

@@ -27,6 +27,12 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
             return {
                 "tables": store.table_counts(),
                 "pending_users": store.pending_count(),
+                "summary_block": runtime.settings.summary_block,
+                "summary_backlog_blocks": (
+                    store.pending_summary_blocks(runtime.settings.summary_block)
+                    if runtime.settings.summary_block > 0
+                    else None
+                ),
                 "offsets": {t: store.committed_offsets(t) for t in (CLICKS, ITEMS)},
             }
 
@@ -54,6 +60,42 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
         }
         missing = sorted(wanted - assigned)
         return web.json({"ready": not missing, "missing": missing}, status=200 if not missing else 503)
+
+    @app.page("/summaries/backfill/")
+    class StartBackfill(View):
+        """POST {"mode": "hierarchical"|"recurrent", "users": [...] | null} starts a job."""
+
+        async def post(self, request: Request) -> Response:
+            summaries = runtime.summaries
+            if summaries is None:
+                return self.json({"error": "summaries are disabled (STREAMREC_SUMMARY_BLOCK=0)"}, status=409)
+            body = await request.json()
+            mode = body.get("mode")
+            users = body.get("users")
+            if mode not in ("hierarchical", "recurrent"):
+                return self.json(
+                    {"error": f"mode must be hierarchical or recurrent, got {mode!r}"}, status=400
+                )
+            if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+                return self.json({"error": "users must be a list of strings or null"}, status=400)
+            job = summaries.start_backfill(mode, users)
+            return self.json(job.as_dict(), status=202)
+
+    @app.page("/summaries/backfill/{job_id}/")
+    class BackfillProgress(View):
+        async def get(self, request: Request, job_id: str) -> Response:
+            job = runtime.summaries.jobs.get(job_id) if runtime.summaries is not None else None
+            if job is None:
+                return self.json({"error": f"no backfill job {job_id!r}"}, status=404)
+            return self.json(job.as_dict())
+
+    @app.page("/summaries/{user_id}/")
+    class UserSummaries(View):
+        """Every stored version of one user's chain (for the CLI and debugging)."""
+
+        async def get(self, request: Request, user_id: str) -> Response:
+            rows = await runtime.store.run(lambda s: s.summaries(user_id))
+            return self.json([row.__dict__ for row in rows])
 
     @app.page("/metrics/")
     async def prometheus(web: View, request: Request) -> Response:

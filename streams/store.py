@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from models.types import HistoryEntry, ItemText
+from streams.summary_store import SummaryQueries
 
 __all__ = [
     "Store",
@@ -47,7 +48,7 @@ __all__ = [
     "PendingRecommendation",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: interactions.seq and the summaries table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -71,7 +72,8 @@ CREATE TABLE IF NOT EXISTS interactions (
     ts BIGINT NOT NULL,                   -- event time, epoch ms
     ingested_at BIGINT NOT NULL,          -- wall clock, epoch ms
     source_partition INTEGER NOT NULL,
-    source_offset BIGINT NOT NULL
+    source_offset BIGINT NOT NULL,
+    seq BIGINT NOT NULL                   -- global ingestion order; summary chains follow it
 );
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     topic VARCHAR NOT NULL,
@@ -94,6 +96,23 @@ CREATE TABLE IF NOT EXISTS deletion_requests (
     stage VARCHAR NOT NULL,               -- received | purged
     purged_at BIGINT,
     rows_deleted BIGINT
+);
+CREATE TABLE IF NOT EXISTS summaries (
+    user_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,             -- 1, 2, ... contiguous per user
+    summary VARCHAR NOT NULL,
+    first_seq BIGINT NOT NULL,            -- first interaction this version added
+    through_seq BIGINT NOT NULL,          -- the chain covers every interaction of the user <= this
+    through_event_id VARCHAR NOT NULL,    -- the last interaction covered
+    interactions_covered INTEGER NOT NULL,-- cumulative, over the whole chain
+    blocks INTEGER NOT NULL,              -- blocks of B folded into this version (1 unless behind)
+    mode VARCHAR NOT NULL,                -- recurrent | hierarchical | rebuild
+    model_name VARCHAR NOT NULL,
+    model_version VARCHAR NOT NULL,
+    created_at BIGINT NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    prompt_sha256 VARCHAR NOT NULL,       -- provenance: the exact prompt that produced the text
+    PRIMARY KEY (user_id, version)
 );
 CREATE TABLE IF NOT EXISTS tombstones (
     user_key VARCHAR NOT NULL,
@@ -162,6 +181,7 @@ class PurgeResult:
     request_id: str
     rows_deleted: int
     deleted_through: int
+    summaries_invalidated: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,8 +191,8 @@ class PendingRecommendation:
     updated_at: int
 
 
-class Store:
-    """All reads and writes of ``streamrec.duckdb``.
+class Store(SummaryQueries):
+    """All reads and writes of ``streamrec.duckdb`` (summary chains: ``streams.summary_store``).
 
     Not thread-safe: the worker calls it from one dedicated thread (see ``streams.runtime``).
     """
@@ -189,11 +209,27 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        self._con.execute(_SCHEMA)
-        self._con.execute(
+        con = self._con
+        con.execute(_SCHEMA)
+        con.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('user_key_salt', ?)",
             [str(SCHEMA_VERSION), secrets.token_hex(16)],
         )
+        version = int(self._meta("schema_version"))
+        if version < 2:
+            # v1 -> v2: number existing interactions in ingestion order.
+            con.execute("ALTER TABLE interactions ADD COLUMN IF NOT EXISTS seq BIGINT")
+            con.execute(
+                """
+                UPDATE interactions SET seq = r.rn FROM (
+                    SELECT event_id, row_number() OVER (
+                        ORDER BY ingested_at, source_partition, source_offset) AS rn
+                    FROM interactions) r
+                WHERE interactions.event_id = r.event_id
+                """
+            )
+        if version < SCHEMA_VERSION:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
     def _meta(self, key: str) -> str:
         row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -259,7 +295,7 @@ class Store:
         now = _now_ms()
         table = pa.table(
             {
-                "seq": pa.array(range(len(batch)), pa.int64()),
+                "pos": pa.array(range(len(batch)), pa.int64()),
                 "event_id": pa.array([r.event_id for r in batch], pa.string()),
                 "user_id": pa.array([r.user_id for r in batch], pa.string()),
                 "user_key": pa.array([self.user_key(r.user_id) for r in batch], pa.string()),
@@ -293,8 +329,10 @@ class Store:
             fresh = _count(con, "SELECT count(*) FROM click_ok")
             con.execute(
                 """
-                INSERT INTO interactions
-                SELECT event_id, user_id, item_id, event_type, rating, ts, ?, "partition", "offset"
+                INSERT INTO interactions (event_id, user_id, item_id, event_type, rating, ts,
+                                          ingested_at, source_partition, source_offset, seq)
+                SELECT event_id, user_id, item_id, event_type, rating, ts, ?, "partition", "offset",
+                       (SELECT coalesce(max(seq), 0) FROM interactions) + row_number() OVER (ORDER BY pos)
                 FROM click_ok
                 """,
                 [now],
@@ -303,7 +341,7 @@ class Store:
             con.execute(
                 """
                 INSERT OR REPLACE INTO rec_pending
-                SELECT user_id, arg_max(event_id, seq), ? FROM click_ok GROUP BY user_id
+                SELECT user_id, arg_max(event_id, pos), ? FROM click_ok GROUP BY user_id
                 """,
                 [now],
             )
@@ -564,9 +602,29 @@ class Store:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            max_ts_row = con.execute(f"SELECT max(ts) FROM interactions WHERE {where}", params).fetchone()
-            max_ts = int(max_ts_row[0]) if max_ts_row and max_ts_row[0] is not None else 0
+            bounds = con.execute(
+                f"SELECT max(ts), min(seq) FROM interactions WHERE {where}", params
+            ).fetchone()
+            max_ts = int(bounds[0]) if bounds and bounds[0] is not None else 0
+            first_deleted_seq = int(bounds[1]) if bounds and bounds[1] is not None else None
             deleted = _count(con, f"DELETE FROM interactions WHERE {where}", params)  # returns the count
+            # Every summary version from the first one covering a deleted interaction on derives
+            # from deleted data (the chain is recurrent), so all of them go.
+            if items is None:
+                invalidated = _count(con, "DELETE FROM summaries WHERE user_id = ?", [user_id])
+            elif first_deleted_seq is not None:
+                invalidated = _count(
+                    con,
+                    "SELECT count(*) FROM summaries WHERE user_id = ? AND through_seq >= ?",
+                    [user_id, first_deleted_seq],
+                )
+                if invalidated:
+                    # The chain is rebuilt from scratch (block by block, one user per call), so
+                    # the result equals summarizing the retained interactions anew; batched
+                    # generation is not bit-identical across batch compositions.
+                    con.execute("DELETE FROM summaries WHERE user_id = ?", [user_id])
+            else:
+                invalidated = 0
             through = max(requested_at, max_ts)
             if items is None:
                 con.execute("DELETE FROM rec_pending WHERE user_id = ?", [user_id])
@@ -598,7 +656,7 @@ class Store:
             con.execute("ROLLBACK")
             raise
         con.execute("CHECKPOINT")
-        return PurgeResult(request_id, deleted, through)
+        return PurgeResult(request_id, deleted, through, invalidated)
 
     # -- introspection ---------------------------------------------------------------------
 

@@ -109,7 +109,8 @@ class Stack:
                     )
                 )
                 self.triton.start()
-                self.triton.wait_ready(timeout_s=triton_timeout_s)
+                models = ("recommender", "summarizer") if s.summary_block > 0 else ("recommender",)
+                self.triton.wait_ready(timeout_s=triton_timeout_s, models=models)
                 triton_http, triton_metrics = self.triton.http_url, self.triton.metrics_url
             triton_grpc = s.triton_grpc
 

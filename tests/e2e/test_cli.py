@@ -30,7 +30,7 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subproce
 
 
 def test_every_command_has_help() -> None:
-    for command in ["up", "worker", "demo", "replay", "tail", "forget", "status"]:
+    for command in ["up", "worker", "demo", "replay", "tail", "forget", "status", "summarize"]:
         result = subprocess.run(STREAMREC + [command, "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout
