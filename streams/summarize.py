@@ -71,6 +71,7 @@ class Summaries:
     prompt_config: SummaryPromptConfig = field(default_factory=SummaryPromptConfig)
     claimed: set[str] = field(default_factory=set)  # users owned by a rebuild or backfill
     jobs: dict[str, BackfillJob] = field(default_factory=dict)
+    _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
     def block(self) -> int:
@@ -293,7 +294,10 @@ class Summaries:
                 self.claimed.difference_update(selected)
                 job.finished_at = time.time()
 
-        asyncio.ensure_future(run())
+        task = asyncio.ensure_future(run())
+        # Keep a reference: the event loop holds only weak references to tasks.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return job
 
 
