@@ -39,14 +39,13 @@ _adopt_pythonpath()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
 import torch  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from models.exceptions import ScoringInputError  # noqa: E402
 from models.loading import resolve_model_dir  # noqa: E402
 from models.scoring import Scorer, ScorerConfig  # noqa: E402
+from serving.backend_utils import error_response, input_array  # noqa: E402
 from serving.contract import (  # noqa: E402
     CANDIDATES,
     CONTEXT,
@@ -96,17 +95,17 @@ class TritonPythonModel:
 
     def _respond(self, request: Any) -> Any:
         try:
-            context = decode_context(_input(request, CONTEXT.name))
-            candidates = decode_texts(_input(request, CANDIDATES.name), CANDIDATES.name)
+            context = decode_context(input_array(request, CONTEXT.name))
+            candidates = decode_texts(input_array(request, CANDIDATES.name), CANDIDATES.name)
             if self.scorer is None:
                 raise RuntimeError("model is finalized")
             probabilities = self.scorer.score(context, candidates)
         except (ContractError, ScoringInputError) as exc:
-            return _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+            return error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
         except Exception as exc:  # noqa: BLE001 - per-request error, never raise from execute
             # E.g. a torch RuntimeError (out of memory): answer this request, keep serving.
             log.exception("scoring failed")
-            return _error(f"scoring failed: {exc}", pb_utils.TritonError.INTERNAL)
+            return error_response(f"scoring failed: {exc}", pb_utils.TritonError.INTERNAL)
         return pb_utils.InferenceResponse(
             output_tensors=[
                 pb_utils.Tensor(PROBABILITIES.name, encode_probabilities(probabilities)),
@@ -117,14 +116,3 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.scorer = None
         log.info("recommender finalized")
-
-
-def _input(request: Any, name: str) -> npt.NDArray[Any]:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        raise ContractError(f"missing input {name}")
-    return np.asarray(tensor.as_numpy())
-
-
-def _error(message: str, code: Any) -> Any:
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))

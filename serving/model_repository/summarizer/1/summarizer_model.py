@@ -43,14 +43,13 @@ _adopt_pythonpath()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
 import torch  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from models.exceptions import GenerationInputError  # noqa: E402
 from models.loading import resolve_model_dir  # noqa: E402
 from models.summarizer import GenerationConfig, Summarizer  # noqa: E402
+from serving.backend_utils import error_response, input_array  # noqa: E402
 from serving.contract import MODEL_ID, PROMPTS, SUMMARIES, decode_texts, encode_texts  # noqa: E402
 from serving.exceptions import ContractError  # noqa: E402
 from serving.settings import SummarizerSettings  # noqa: E402
@@ -99,18 +98,18 @@ class TritonPythonModel:
 
     def _respond(self, request: Any) -> Any:
         try:
-            prompts = decode_texts(_input(request, PROMPTS.name), PROMPTS.name)
+            prompts = decode_texts(input_array(request, PROMPTS.name), PROMPTS.name)
             if len(prompts) > self.max_prompts:
                 raise ContractError(f"{len(prompts)} prompts exceed max_prompts={self.max_prompts}")
             if self.summarizer is None:
                 raise RuntimeError("model is finalized")
             texts = self.summarizer.summarize(prompts)
         except (ContractError, GenerationInputError) as exc:
-            return _error(str(exc), pb_utils.TritonError.INVALID_ARG)
+            return error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
         except Exception as exc:  # noqa: BLE001 - per-request error, never raise from execute
             # E.g. a torch RuntimeError (out of memory): answer this request, keep serving.
             log.exception("summarization failed")
-            return _error(f"summarization failed: {exc}", pb_utils.TritonError.INTERNAL)
+            return error_response(f"summarization failed: {exc}", pb_utils.TritonError.INTERNAL)
         return pb_utils.InferenceResponse(
             output_tensors=[
                 pb_utils.Tensor(SUMMARIES.name, encode_texts(texts)),
@@ -121,14 +120,3 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.summarizer = None
         log.info("summarizer finalized")
-
-
-def _input(request: Any, name: str) -> npt.NDArray[Any]:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        raise ContractError(f"missing input {name}")
-    return np.asarray(tensor.as_numpy())
-
-
-def _error(message: str, code: Any) -> Any:
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
