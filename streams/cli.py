@@ -1,4 +1,4 @@
-"""The ``streamrec`` command line: up, worker, demo, replay, tail, forget, status.
+"""The ``streamrec`` command line: up, worker, demo, replay, tail, forget, status, summarize, eval.
 
 Every command reads the same environment (``streams.settings``), so pointing the CLI at a
 production cluster is a matter of setting ``KAFKA_BOOTSTRAP_SERVERS`` and ``TRITON_URL``.
@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streams.evaluate import eval_command
 from streams.events import SCHEMA_VERSION, Deletion
 from streams.exceptions import StreamrecError
 from streams.movielens import DEFAULT_MOVIELENS
@@ -352,6 +353,9 @@ def _triton_ready(settings: Settings) -> bool:
             await client.close()
 
     return asyncio.run(check())
+
+
+app.command(name="eval")(eval_command)
 
 
 def main() -> None:

@@ -1,0 +1,252 @@
+"""One evaluation run: load, split, fit every model, score the same targets, write the report.
+
+Order of work, and why:
+
+1. Load the dataset and hash its files, so a report names the exact bytes it measured.
+2. Build the targets of *every* user (the training cutoffs need them all), then evaluate a
+   seeded sample of users (``users``) to fit a CPU budget.
+3. Fit each model on leakage-free data (``FitData``), tuning only on validation targets,
+   then score validation and test targets. The LLM rankers score the test split only by
+   default: they have nothing to tune, and validation would double their cost.
+4. Rank positives pessimistically, bootstrap the metrics, write report.json, report.md,
+   metrics.png and rankings.jsonl (and summaries.jsonl for ``llm-summary``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from models.evaluation.data import SPLITS, Dataset, Target, file_digests, natural_key
+from models.evaluation.metrics import BootstrapConfig, positive_rank, summarize
+from models.evaluation.ranker import FitData, Ranker, Scores
+from models.evaluation.sasrec import SASRecConfig
+from models.evaluation.split import SplitConfig, build_targets, sample_users
+from models.evaluation.summaries import SummaryChainConfig
+from models.summarizer import GenerationConfig
+
+__all__ = ["DATASETS", "LLM_MODELS", "MODEL_NAMES", "EvalConfig", "ModelResult", "run_evaluation"]
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES: tuple[str, ...] = ("random", "popularity", "itemknn", "sasrec", "llm-zeroshot", "llm-summary")
+LLM_MODELS: frozenset[str] = frozenset({"llm-zeroshot", "llm-summary"})
+DATASETS: tuple[str, ...] = ("movielens", "mind")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: Path
+    out: Path
+    dataset: str = "movielens"
+    users: int | None = None  # a seeded sample of evaluated users; None = all eligible users
+    seed: int = 0
+    models: tuple[str, ...] = MODEL_NAMES
+    llm_splits: tuple[str, ...] = ("test",)
+    model_path: Path | None = None  # scoring LM directory; None = the packaged SmolLM2
+    summarizer_path: Path | None = None  # None = the scoring model
+    data_dir: Path = Path(".streamrec")  # where the packaged SmolLM2 is converted and cached
+    device: str = "cpu"
+    prompt_recent: int = 5  # the worker's STREAMREC_RECENT_ITEMS default
+    sasrec: SASRecConfig = field(default_factory=SASRecConfig)
+    chain: SummaryChainConfig = field(default_factory=SummaryChainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"EvalConfig.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        unknown = [m for m in self.models if m not in MODEL_NAMES]
+        if unknown or not self.models:
+            raise ValueError(
+                f"EvalConfig.models must be a non-empty subset of {MODEL_NAMES}, got {self.models!r}"
+            )
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"EvalConfig.models must not repeat a model, got {self.models!r}")
+        if not self.llm_splits or any(s not in SPLITS for s in self.llm_splits):
+            raise ValueError(
+                f"EvalConfig.llm_splits must be a non-empty subset of {SPLITS}, got {self.llm_splits!r}"
+            )
+        if self.users is not None and (isinstance(self.users, bool) or self.users < 1):
+            raise ValueError(f"EvalConfig.users must be a positive integer or None, got {self.users!r}")
+        if self.seed < 0:
+            raise ValueError(f"EvalConfig.seed must be >= 0, got {self.seed!r}")
+        if self.prompt_recent < 1:
+            raise ValueError(f"EvalConfig.prompt_recent must be >= 1, got {self.prompt_recent!r}")
+
+    def splits_for(self, model: str) -> tuple[str, ...]:
+        return tuple(s for s in SPLITS if s in self.llm_splits) if model in LLM_MODELS else SPLITS
+
+
+@dataclass
+class ModelResult:
+    name: str
+    scores: dict[tuple[str, str], Scores]
+    fit_seconds: float
+    score_seconds: float
+    info: dict[str, Any]
+    ranker: Ranker
+
+
+def load_dataset(config: EvalConfig) -> Dataset:
+    if config.dataset == "movielens":
+        from models.evaluation.movielens import load_movielens
+
+        return load_movielens(config.data)
+    from models.evaluation.mind import load_mind
+
+    return load_mind(config.data, seed=config.seed)
+
+
+class _LanguageModels:
+    """Loads the scoring and summarizing LMs once, on first use, and shares weights when the
+    same directory serves both (the default: one SmolLM2 for everything, as in serving)."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        self.config = config
+        self._scorer: Any = None
+        self._summarizer: Any = None
+
+    def _dir(self, path: Path | None) -> Path:
+        from models.loading import resolve_model_dir
+
+        return resolve_model_dir(self.config.data_dir, path)
+
+    def scorer(self) -> Any:
+        if self._scorer is None:
+            from models.scoring import Scorer
+
+            self._scorer = Scorer.from_pretrained(
+                self._dir(self.config.model_path), device=self.config.device
+            )
+        return self._scorer
+
+    def summarizer(self) -> Any:
+        if self._summarizer is None:
+            from models.summarizer import Summarizer
+
+            if self.config.summarizer_path is None or self.config.summarizer_path == self.config.model_path:
+                scorer = self.scorer()
+                self._summarizer = Summarizer(
+                    scorer.model, scorer.tokenizer, self.config.generation, name=scorer.name
+                )
+            else:
+                self._summarizer = Summarizer.from_pretrained(
+                    self._dir(self.config.summarizer_path), self.config.generation, device=self.config.device
+                )
+        return self._summarizer
+
+
+def make_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Ranker:
+    from models.prompts import PromptConfig
+
+    if name == "random":
+        from models.evaluation.random_ranker import RandomRanker
+
+        return RandomRanker(seed=config.seed)
+    if name == "popularity":
+        from models.evaluation.popularity import PopularityRanker
+
+        return PopularityRanker()
+    if name == "itemknn":
+        from models.evaluation.itemknn import ItemKNNRanker
+
+        return ItemKNNRanker()
+    if name == "sasrec":
+        from models.evaluation.sasrec import SASRecRanker
+
+        return SASRecRanker(replace(config.sasrec, seed=config.seed), progress=config.progress)
+    prompt = PromptConfig(max_recent=config.prompt_recent)
+    if name == "llm-zeroshot":
+        from models.evaluation.llm import LLMRanker
+
+        return LLMRanker(lms.scorer(), prompt)
+    from models.evaluation.llm import SummaryLLMRanker
+
+    chain = replace(config.chain, recent=config.prompt_recent)
+    return SummaryLLMRanker(lms.scorer(), lms.summarizer(), chain, prompt)
+
+
+def _evaluate(ranker: Ranker, data: FitData, targets: Sequence[Target], progress: bool) -> ModelResult:
+    started = time.perf_counter()
+    ranker.fit(data)
+    fitted = time.perf_counter()
+    scores = ranker.score(targets, progress=progress)
+    done = time.perf_counter()
+    if len(scores) != len(targets):
+        raise RuntimeError(f"{ranker.name} returned {len(scores)} score arrays for {len(targets)} targets")
+    for target, values in zip(targets, scores, strict=True):
+        if len(values) != len(target.candidates):
+            raise RuntimeError(f"{ranker.name}: {len(values)} scores for {len(target.candidates)} candidates")
+    return ModelResult(
+        name=ranker.name,
+        scores={t.key: s for t, s in zip(targets, scores, strict=True)},
+        fit_seconds=fitted - started,
+        score_seconds=done - fitted,
+        info=ranker.info(),
+        ranker=ranker,
+    )
+
+
+def run_evaluation(config: EvalConfig) -> dict[str, Any]:
+    """Run the whole protocol and write the report files into ``config.out``; returns report.json."""
+    from models.evaluation.report import write_report
+
+    started = time.perf_counter()
+    dataset = load_dataset(config)
+    digests = file_digests(dataset.sources)
+    all_targets = (
+        list(dataset.fixed_targets)
+        if dataset.fixed_targets is not None
+        else build_targets(dataset, SplitConfig(seed=config.seed))
+    )
+    eligible = sorted({t.user_id for t in all_targets if t.split == "test"}, key=natural_key)
+    if not eligible:
+        raise ValueError(f"{config.data}: no user has a test target")
+    chosen = set(sample_users(eligible, config.users, config.seed))
+    targets = [t for t in all_targets if t.user_id in chosen]
+    data = FitData(
+        dataset, FitData.cutoffs_from(all_targets), [t for t in targets if t.split == "validation"]
+    )
+    log.info(
+        "%s: %d eligible users, evaluating %d (%d targets)",
+        dataset.name,
+        len(eligible),
+        len(chosen),
+        len(targets),
+    )
+
+    lms = _LanguageModels(config)
+    results: list[ModelResult] = []
+    for name in config.models:
+        splits = config.splits_for(name)
+        log.info("model %s on %s", name, "+".join(splits))
+        ranker = make_ranker(name, config, lms)
+        results.append(_evaluate(ranker, data, [t for t in targets if t.split in splits], config.progress))
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for result in results:
+        per_split: dict[str, Any] = {}
+        for split in SPLITS:
+            ranks = [
+                positive_rank(result.scores[t.key], t.positive_index)
+                for t in targets
+                if t.split == split and t.key in result.scores
+            ]
+            per_split[split] = summarize(ranks, config.bootstrap) if ranks else None
+        metrics[result.name] = per_split
+    return write_report(
+        config=config,
+        dataset=dataset,
+        digests=digests,
+        eligible_users=len(eligible),
+        targets=targets,
+        results=results,
+        metrics=metrics,
+        wall_seconds=time.perf_counter() - started,
+    )
