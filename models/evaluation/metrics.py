@@ -9,7 +9,10 @@ Every target has exactly one positive, so each metric is a function of the posit
 - NDCG@K = 1 / log2(rank + 1) if rank <= K, else 0 (the ideal DCG is 1).
 
 The 95% interval is a percentile bootstrap over targets (one per user and split), with a
-seeded generator, so a report is reproducible to the last digit.
+seeded generator, so a report is reproducible to the last digit. Every model is resampled
+with the same indices, so :func:`paired_difference` can bootstrap the *difference* between two
+models on the same targets: two overlapping intervals do not mean "no difference", but a
+paired interval that excludes 0 does mean one.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["METRIC_NAMES", "BootstrapConfig", "MetricValue", "metric_table", "positive_rank", "summarize"]
+__all__ = [
+    "METRIC_NAMES",
+    "BootstrapConfig",
+    "MetricValue",
+    "metric_table",
+    "paired_difference",
+    "positive_rank",
+    "summarize",
+]
 
 METRIC_NAMES: tuple[str, ...] = ("recall@3", "recall@5", "recall@10", "mrr@3", "mrr@5", "mrr@10", "ndcg@10")
 
@@ -100,3 +111,25 @@ def summarize(
     if any(math.isnan(m.value) for m in summary.values()):
         raise ValueError("summarize: a metric came out NaN")
     return summary
+
+
+def paired_difference(
+    ranks_a: Sequence[int] | npt.NDArray[np.integer],
+    ranks_b: Sequence[int] | npt.NDArray[np.integer],
+    metric: str,
+    config: BootstrapConfig = BootstrapConfig(),
+) -> MetricValue:
+    """Mean of ``metric`` for A minus B over the same targets, with a paired bootstrap CI.
+
+    ``ranks_a[i]`` and ``ranks_b[i]`` must be the ranks of the two models on target i.
+    """
+    if len(ranks_a) != len(ranks_b) or len(ranks_a) == 0:
+        raise ValueError(
+            f"paired_difference: need equal, non-empty rank lists, got {len(ranks_a)} and {len(ranks_b)}"
+        )
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"paired_difference: metric must be one of {METRIC_NAMES}, got {metric!r}")
+    diff = metric_table(ranks_a)[metric] - metric_table(ranks_b)[metric]
+    mean = float(diff.mean())
+    low, high = _interval(diff, config)
+    return MetricValue(value=mean, ci95=(min(low, mean), max(high, mean)))

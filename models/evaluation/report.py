@@ -2,7 +2,8 @@
 
 - ``report.json``: config, dataset hashes, per model ``metrics`` (test split) and
   ``validation_metrics``, each metric as ``{"value", "ci95": [low, high]}``, and timings.
-- ``report.md``: the same as Markdown tables.
+- ``report.md``: the same as Markdown tables, plus paired differences between models
+  (``comparisons`` in report.json).
 - ``metrics.png``: Recall@K and MRR@K per model, with the 95% intervals as error bars.
 - ``rankings.jsonl``: one line per target with the candidates and every model's scores, so
   any metric can be recomputed without this code.
@@ -126,6 +127,25 @@ def _markdown(report: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) 
                 + f" | {count} | {model['fit_seconds']:.1f} | {model['score_seconds']:.1f} |"
             )
         lines.append("")
+    if report["comparisons"]:
+        compared = list(next(iter(report["comparisons"].values())))
+        lines += [
+            "## Paired differences (test split)",
+            "",
+            "A - B on the same targets, 95% paired bootstrap interval; * = the interval excludes 0.",
+            "",
+            "| A - B | " + " | ".join(compared) + " |",
+            "|---" * (len(compared) + 1) + "|",
+        ]
+        for pair, values in report["comparisons"].items():
+            cells = []
+            for name in compared:
+                v = values[name]
+                low, high = v["ci95"]
+                mark = "*" if low > 0 or high < 0 else ""
+                cells.append(f"{v['value']:+.3f} [{low:+.3f}, {high:+.3f}]{mark}")
+            lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["## Models", ""]
     for name, model in report["models"].items():
         info = {k: v for k, v in model["info"].items() if k != "validation_trace"}
@@ -176,6 +196,7 @@ def write_report(
     results: Sequence[ModelResult],
     metrics: Mapping[str, Mapping[str, Any]],
     wall_seconds: float,
+    comparisons: Mapping[str, Mapping[str, MetricValue]] | None = None,
 ) -> dict[str, Any]:
     """Write every report file into ``config.out`` and return the report.json content."""
     out = config.out
@@ -201,6 +222,10 @@ def write_report(
             **{split: sum(1 for t in targets if t.split == split) for split in SPLITS},
         },
         "models": {},
+        "comparisons": {
+            pair: {name: value.as_dict() for name, value in values.items()}
+            for pair, values in (comparisons or {}).items()
+        },
         "wall_time_s": round(wall_seconds, 2),
     }
     for result in results:

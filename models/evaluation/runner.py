@@ -19,15 +19,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.evaluation.data import SPLITS, Dataset, Target, file_digests, natural_key
-from models.evaluation.metrics import BootstrapConfig, positive_rank, summarize
+from models.evaluation.metrics import (
+    BootstrapConfig,
+    MetricValue,
+    paired_difference,
+    positive_rank,
+    summarize,
+)
 from models.evaluation.ranker import FitData, Ranker, Scores
 from models.evaluation.sasrec import SASRecConfig
 from models.evaluation.split import SplitConfig, build_targets, sample_users
 from models.evaluation.summaries import SummaryChainConfig
 from models.summarizer import GenerationConfig
+
+if TYPE_CHECKING:
+    from models.scoring import Scorer
+    from models.summarizer import Summarizer
 
 __all__ = ["DATASETS", "LLM_MODELS", "MODEL_NAMES", "EvalConfig", "ModelResult", "run_evaluation"]
 
@@ -109,15 +119,15 @@ class _LanguageModels:
 
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
-        self._scorer: Any = None
-        self._summarizer: Any = None
+        self._scorer: Scorer | None = None
+        self._summarizer: Summarizer | None = None
 
     def _dir(self, path: Path | None) -> Path:
         from models.loading import resolve_model_dir
 
         return resolve_model_dir(self.config.data_dir, path)
 
-    def scorer(self) -> Any:
+    def scorer(self) -> Scorer:
         if self._scorer is None:
             from models.scoring import Scorer
 
@@ -126,7 +136,7 @@ class _LanguageModels:
             )
         return self._scorer
 
-    def summarizer(self) -> Any:
+    def summarizer(self) -> Summarizer:
         if self._summarizer is None:
             from models.summarizer import Summarizer
 
@@ -193,6 +203,31 @@ def _evaluate(ranker: Ranker, data: FitData, targets: Sequence[Target], progress
     )
 
 
+COMPARED_METRICS: tuple[str, ...] = ("ndcg@10", "recall@10")
+
+
+def compare_models(
+    results: Sequence[ModelResult], targets: Sequence[Target], bootstrap: BootstrapConfig
+) -> dict[str, dict[str, MetricValue]]:
+    """``"A - B"`` -> paired bootstrap difference per metric, for every pair that ranked ``targets``.
+
+    Pairs are in run order (a later model minus an earlier one), so "llm-summary - random" reads
+    as the gain of the LLM over chance.
+    """
+    out: dict[str, dict[str, MetricValue]] = {}
+    for j, a in enumerate(results):
+        for b in results[:j]:
+            shared = [t for t in targets if t.key in a.scores and t.key in b.scores]
+            if not shared:
+                continue
+            ranks_a = [positive_rank(a.scores[t.key], t.positive_index) for t in shared]
+            ranks_b = [positive_rank(b.scores[t.key], t.positive_index) for t in shared]
+            out[f"{a.name} - {b.name}"] = {
+                m: paired_difference(ranks_a, ranks_b, m, bootstrap) for m in COMPARED_METRICS
+            }
+    return out
+
+
 def run_evaluation(config: EvalConfig) -> dict[str, Any]:
     """Run the whole protocol and write the report files into ``config.out``; returns report.json."""
     from models.evaluation.report import write_report
@@ -240,8 +275,10 @@ def run_evaluation(config: EvalConfig) -> dict[str, Any]:
             ]
             per_split[split] = summarize(ranks, config.bootstrap) if ranks else None
         metrics[result.name] = per_split
+    comparisons = compare_models(results, [t for t in targets if t.split == "test"], config.bootstrap)
     return write_report(
         config=config,
+        comparisons=comparisons,
         dataset=dataset,
         digests=digests,
         eligible_users=len(eligible),

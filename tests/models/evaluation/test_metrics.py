@@ -12,6 +12,7 @@ from models.evaluation.metrics import (
     BootstrapConfig,
     MetricValue,
     metric_table,
+    paired_difference,
     positive_rank,
     summarize,
 )
@@ -206,3 +207,17 @@ def test_bootstrap_config_validation(kwargs: dict[str, object], message: str) ->
 def test_bootstrap_config_defaults_are_valid() -> None:
     config = BootstrapConfig()
     assert config.resamples == 1000 and config.confidence == 0.95
+
+
+def test_paired_difference_is_the_mean_gap_with_a_paired_interval() -> None:
+    better, worse = [1, 1, 2, 1, 3, 1], [4, 12, 2, 6, 3, 15]
+    diff = paired_difference(better, worse, "recall@3", BootstrapConfig(resamples=500, seed=1))
+    # recall@3: better hits 6/6, worse hits 2/6 (the two ranks <= 3).
+    assert diff.value == pytest.approx(4 / 6)
+    assert 0 < diff.ci95[0] <= diff.value <= diff.ci95[1]
+    same = paired_difference(worse, worse, "ndcg@10", BootstrapConfig(resamples=200))
+    assert same.value == 0 and same.ci95 == (0.0, 0.0)
+    with pytest.raises(ValueError, match="equal"):
+        paired_difference([1, 2], [1], "mrr@3")
+    with pytest.raises(ValueError, match="metric"):
+        paired_difference([1], [1], "auc")

@@ -158,3 +158,16 @@ def test_targets_are_shared_by_every_model(full_run: Path) -> None:
             set(MODEL_NAMES) if row["split"] == "test" else set(MODEL_NAMES) - {"llm-zeroshot", "llm-summary"}
         )
         assert set(row["scores"]) == expected
+
+
+def test_paired_comparisons_cover_every_pair(full_run: Path) -> None:
+    report = json.loads((full_run / "report.json").read_text())
+    pairs = report["comparisons"]
+    assert len(pairs) == 15 and "llm-summary - random" in pairs and "random - sasrec" not in pairs
+    lines = [json.loads(x) for x in (full_run / "rankings.jsonl").read_text().splitlines()]
+    test = [x for x in lines if x["split"] == "test"]
+    a = [_rank(x["scores"]["sasrec"], x["candidates"].index(x["positive"])) for x in test]
+    b = [_rank(x["scores"]["random"], x["candidates"].index(x["positive"])) for x in test]
+    expected = np.mean([int(r <= 10) for r in a]) - np.mean([int(r <= 10) for r in b])
+    assert pairs["sasrec - random"]["recall@10"]["value"] == pytest.approx(expected)
+    assert "## Paired differences" in (full_run / "report.md").read_text()
