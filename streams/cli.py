@@ -24,7 +24,7 @@ from rich.table import Table
 from streams.evaluate import eval_command
 from streams.events import SCHEMA_VERSION, Deletion
 from streams.exceptions import StreamrecError
-from streams.movielens import DEFAULT_MOVIELENS
+from streams.movielens import find_dataset
 from streams.settings import Settings
 
 __all__ = ["app", "main"]
@@ -58,17 +58,11 @@ def _logging(level: str) -> None:
 
 
 def _movielens_path(path: Path | None) -> Path:
-    if path is not None:
-        return path
-    env = os.environ.get("STREAMREC_MOVIELENS")
-    for candidate in ([Path(env)] if env else []) + [
-        Path("../shared/data/ml-latest-small"),
-        DEFAULT_MOVIELENS,
-    ]:
-        if (candidate / "ratings.csv").is_file():
-            return candidate
-    err.print("[red]MovieLens not found;[/] pass --path or set STREAMREC_MOVIELENS")
-    raise typer.Exit(2)
+    found = path if path is not None else find_dataset("movielens", os.environ)
+    if found is None:
+        err.print("[red]MovieLens not found;[/] pass --path or set STREAMREC_MOVIELENS")
+        raise typer.Exit(2)
+    return found
 
 
 @app.command()

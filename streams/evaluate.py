@@ -18,26 +18,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["DEFAULT_MIND", "eval_command"]
+__all__ = ["eval_command"]
 
-_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-DEFAULT_MIND = _SHARED / "mind-small-train-sample"
 console = Console()
 err = Console(stderr=True)
 
 
 def _default_data(dataset: str) -> Path:
-    from streams.movielens import DEFAULT_MOVIELENS
+    from streams.movielens import DEFAULT_MIND, DEFAULT_MOVIELENS, find_dataset
 
-    env = os.environ.get("STREAMREC_MOVIELENS" if dataset == "movielens" else "STREAMREC_MIND")
-    if env:
-        return Path(env)
-    local = Path("../shared/data") / (
-        "ml-latest-small" if dataset == "movielens" else "mind-small-train-sample"
-    )
-    if local.is_dir():
-        return local
-    return DEFAULT_MOVIELENS if dataset == "movielens" else DEFAULT_MIND
+    found = find_dataset(dataset, os.environ) if dataset in ("movielens", "mind") else None
+    # Not found: name the default, so the loader's error says where it looked.
+    return found or (DEFAULT_MIND if dataset == "mind" else DEFAULT_MOVIELENS)
 
 
 def _print_table(report: dict[str, Any]) -> None:

@@ -124,3 +124,18 @@ def test_first_per_user_keeps_global_time_order(ml_dir: Path) -> None:
     two = first_per_user(clicks, 2)
     assert [c.user_id for c in two] == ["1", "1", "2", "10", "2", "10"]
     assert first_per_user(clicks, 0) == []
+
+
+def test_offline_evaluation_sees_the_items_and_ratings_the_worker_stores(ml_dir: Path) -> None:
+    """models.evaluation parses the same files on its own (models may not import streams); the
+    LLM prompts offline match serving only if both parsers agree on titles, genres and ratings."""
+    from models.evaluation.movielens import load_movielens as load_for_eval
+
+    streamed = load_movielens(ml_dir)
+    offline = load_for_eval(ml_dir)
+    for item in streamed.items:
+        text = offline.items[item.item_id]
+        assert (text.title, list(text.categories)) == (item.title, list(item.categories))
+    for click in streamed.clicks:
+        [match] = [i for i in offline.histories[click.user_id] if i.item_id == click.item_id]
+        assert (match.ts, match.event_type, match.rating) == (click.ts, click.event_type, click.rating)
