@@ -76,6 +76,37 @@ class TritonModelConnection:
             await client.close()
 
 
+class TritonModelClient:
+    """What every model client exposes besides its own call: where it points, readiness, close.
+
+    Subclasses add the model-specific request (``score``, ``summarize``) on top of
+    ``self._triton``.
+    """
+
+    def __init__(self, url: str, model_name: str, timeout_s: float) -> None:
+        self._triton = TritonModelConnection(type(self).__name__, url, model_name, timeout_s)
+
+    @property
+    def url(self) -> str:
+        return self._triton.url
+
+    @property
+    def model_name(self) -> str:
+        return self._triton.model_name
+
+    @property
+    def timeout_s(self) -> float:
+        return self._triton.timeout_s
+
+    async def is_ready(self) -> bool:
+        """Whether the server is up and the model is loaded; never raises."""
+        return await self._triton.is_ready()
+
+    async def close(self) -> None:
+        """Close the gRPC channel; the client can be used again afterwards (it reconnects)."""
+        await self._triton.close()
+
+
 def translate(
     exc: InferenceServerException, url: str, model_name: str
 ) -> ScoringRejected | ScoringUnavailable:

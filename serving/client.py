@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import tritonclient.grpc.aio as grpcclient
 
-from serving._grpc import TritonModelConnection, model_identity
+from serving._grpc import TritonModelClient, model_identity
 from serving.contract import (
     CANDIDATES,
     CONTEXT,
@@ -40,23 +40,11 @@ class ScoreResult:
     latency_ms: float  # client-side round trip
 
 
-class RecommenderClient:
+class RecommenderClient(TritonModelClient):
     """Scores candidates through Triton. Create inside or outside a loop; use inside one."""
 
     def __init__(self, url: str, model_name: str = MODEL_NAME, timeout_s: float = 30.0) -> None:
-        self._triton = TritonModelConnection(type(self).__name__, url, model_name, timeout_s)
-
-    @property
-    def url(self) -> str:
-        return self._triton.url
-
-    @property
-    def model_name(self) -> str:
-        return self._triton.model_name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._triton.timeout_s
+        super().__init__(url, model_name, timeout_s)
 
     async def score(self, context: str, candidates: Sequence[str]) -> ScoreResult:
         """P(Yes) for each candidate appended to ``context``, in candidate order."""
@@ -82,11 +70,3 @@ class RecommenderClient:
             model_version=version,
             latency_ms=latency_ms,
         )
-
-    async def is_ready(self) -> bool:
-        """Whether the server is up and the model is loaded; never raises."""
-        return await self._triton.is_ready()
-
-    async def close(self) -> None:
-        """Close the gRPC channel; the client can be used again afterwards (it reconnects)."""
-        await self._triton.close()

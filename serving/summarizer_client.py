@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import tritonclient.grpc.aio as grpcclient
 
-from serving._grpc import TritonModelConnection, model_identity
+from serving._grpc import TritonModelClient, model_identity
 from serving.contract import (
     MODEL_ID,
     PROMPTS,
@@ -41,23 +41,11 @@ class SummaryResult:
     latency_ms: float  # client-side round trip for the whole request
 
 
-class SummarizerClient:
+class SummarizerClient(TritonModelClient):
     """Generates summaries through Triton. Create inside or outside a loop; use inside one."""
 
     def __init__(self, url: str, model_name: str = SUMMARIZER_MODEL_NAME, timeout_s: float = 120.0) -> None:
-        self._triton = TritonModelConnection(type(self).__name__, url, model_name, timeout_s)
-
-    @property
-    def url(self) -> str:
-        return self._triton.url
-
-    @property
-    def model_name(self) -> str:
-        return self._triton.model_name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._triton.timeout_s
+        super().__init__(url, model_name, timeout_s)
 
     async def summarize(self, prompts: Sequence[str]) -> SummaryResult:
         """One summary per prompt (built with ``models.summary_prompts``), in prompt order."""
@@ -75,11 +63,3 @@ class SummarizerClient:
         return SummaryResult(
             texts=summaries, model_name=model_name, model_version=version, latency_ms=latency_ms
         )
-
-    async def is_ready(self) -> bool:
-        """Whether the server is up and the summarizer is loaded; never raises."""
-        return await self._triton.is_ready()
-
-    async def close(self) -> None:
-        """Close the gRPC channel; the client can be used again afterwards (it reconnects)."""
-        await self._triton.close()
