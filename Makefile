@@ -40,7 +40,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix streams models serving tests
 
 bench: $(STAMP)
-	$(PY) -m serving.bench
+	$(PY) -m serving.bench.scoring
 
 # The README's quality table: every model on the same 200 MovieLens users (~45 min on 2 cores).
 eval: $(STAMP)

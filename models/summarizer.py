@@ -54,7 +54,7 @@ class GenerationConfig:
     max_new_tokens: int = 96  # 2-4 sentences are ~40-90 SmolLM2 tokens; longer output is cut
     max_prompt_tokens: int = 2048  # after the chat template; a recurrent prompt is ~300-600
     # Prompts per generate() call. On 2 CPU cores 16 prompts together give ~3x the summaries
-    # per second of one at a time (serving.bench_summarizer); the padded KV cache grows with
+    # per second of one at a time (serving.bench.summarizer); the padded KV cache grows with
     # batch * longest prompt: ~46 KB/token for SmolLM2-135M, ~25 MB for 16 x 350 tokens.
     batch_size: int = 16
     # 1.0: plain greedy. Above 1, tokens already in the prompt or the output are penalized

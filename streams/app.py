@@ -1,42 +1,28 @@
-"""The Faust application: broker settings, topics, and the wiring of every agent.
+"""The Faust application of one worker: broker settings and the wiring of every agent.
 
-Topics are declared with raw (bytes) serialisers on purpose: agents validate values
-themselves, so a malformed record becomes a dead letter with a reason instead of a
-deserialisation error that Faust would log and skip.
+This is the only module that knows all agents; each agent module knows only what it needs
+(``streams.agents.runtime``), so the wiring reads top to bottom in :func:`create_app`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import faust
 
-from streams import topics as names
-from streams.runtime import AsyncStore, Runtime
+from streams.agents import (
+    Backfills,
+    Runtime,
+    catalog,
+    clicks,
+    declare_topics,
+    deletions,
+    recommend,
+    status,
+    summarize,
+)
 from streams.settings import Settings
+from streams.store import AsyncStore
 
-__all__ = ["Topics", "create_app"]
-
-
-@dataclass(frozen=True)
-class Topics:
-    clicks: faust.TopicT
-    items: faust.TopicT
-    recommendations: faust.TopicT
-    deletions: faust.TopicT
-    deletion_status: faust.TopicT
-    dead_letters: faust.TopicT
-
-
-def _topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
+__all__ = ["create_app"]
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
@@ -60,23 +46,18 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         broker_rebalance_timeout=10.0,
         stream_wait_empty=False,
     )
-    topics = Topics(
-        clicks=_topic(app, names.CLICKS, settings.partitions),
-        items=_topic(app, names.ITEMS, settings.partitions),
-        recommendations=_topic(app, names.RECOMMENDATIONS, settings.partitions),
-        deletions=_topic(app, names.DELETIONS, settings.partitions),
-        deletion_status=_topic(app, names.DELETION_STATUS, settings.partitions),
-        dead_letters=_topic(app, names.DEAD_LETTERS, settings.partitions),
-    )
+    topics = declare_topics(app, settings.partitions)
     runtime = Runtime(settings=settings, store=AsyncStore(str(settings.database_path)))
 
-    # Imported here so that importing streams.app for its types stays light.
-    from streams import catalog, clicks, deletions, recommend, status, summarize
+    # The summary service (None when summaries are off) is shared with the agents that
+    # claim users from it: deletion rebuilds and the backfill endpoints.
+    summaries = summarize.build_service(runtime)
+    backfills = Backfills(summaries) if summaries is not None else None
 
     clicks.register(app, runtime, topics)
     catalog.register(app, runtime, topics)
-    deletions.register(app, runtime, topics)
+    deletions.register(app, runtime, topics, summaries)
     recommend.register(app, runtime, topics)
-    summarize.register(app, runtime)
-    status.register(app, runtime, topics)
+    summarize.register(app, summaries)
+    status.register(app, runtime, topics, backfills)
     return app, runtime

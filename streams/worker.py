@@ -15,9 +15,10 @@ import logging
 import faust
 
 from streams.app import create_app
+from streams.contracts import CLICKS, ITEMS
+from streams.kafka import end_offsets, ensure_topics
 from streams.settings import Settings
 from streams.store import Store
-from streams.topics import CLICKS, ITEMS, end_offsets, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ def run_worker(settings: Settings) -> None:
 
 
 def _drop_stale_offsets(settings: Settings) -> None:
-    """Detect topics recreated since the last run (see ``Store.reset_stale_offsets``)."""
+    """Detect topics recreated since the last run (see ``streams.store.ingest.reset_stale_offsets``)."""
     store = Store(settings.database_path)
     try:
         for topic in (CLICKS, ITEMS):
-            stale = store.reset_stale_offsets(topic, end_offsets(settings.bootstrap, topic))
+            stale = store.ingest.reset_stale_offsets(topic, end_offsets(settings.bootstrap, topic))
             if stale:
                 log.warning("topic %s was recreated; re-reading partitions %s from the start", topic, stale)
     finally:

@@ -1,6 +1,6 @@
 """MovieLens (ml-latest-small layout) as an evaluation :class:`Dataset`.
 
-Items are rendered exactly as ``streams.movielens`` publishes them (title with year, the
+Items are rendered exactly as ``streams.replay.movielens`` publishes them (title with year, the
 genres as categories, "(no genres listed)" dropped), so an LLM sees the same text offline
 as in the running system. Each user's ratings are ordered by timestamp; equal timestamps keep
 their order in ratings.csv, which makes the split deterministic.

@@ -24,7 +24,8 @@ from models.evaluation.data import SPLITS, Dataset, Target, natural_key
 from models.evaluation.metrics import METRIC_NAMES, MetricValue
 
 if TYPE_CHECKING:
-    from models.evaluation.runner import EvalConfig, ModelResult
+    from models.evaluation.config import EvalConfig
+    from models.evaluation.result import ModelResult
 
 __all__ = ["plot_metrics", "write_report"]
 

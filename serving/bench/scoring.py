@@ -1,6 +1,6 @@
 """Benchmark: prefix-cached scoring against a naive padded batch, and optionally Triton.
 
-    python -m serving.bench [--model-path DIR] [--candidates 20] [--repeats 5]
+    python -m serving.bench.scoring [--model-path DIR] [--candidates 20] [--repeats 5]
                             [--triton-url 127.0.0.1:8001]
 
 Scores the same 20 MovieLens candidates for one 10-item user history both ways in this
@@ -114,7 +114,7 @@ async def _time_triton(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.bench",
+        prog="python -m serving.bench.scoring",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """Benchmark: recurrent summary updates through the Triton ``summarizer``, by request batch size.
 
-    python -m serving.bench_summarizer [--triton-url host:port] [--model-path DIR]
+    python -m serving.bench.summarizer [--triton-url host:port] [--model-path DIR]
                                        [--data-dir D] [--requests N] [--out DIR]
 
 Without ``--triton-url`` it starts a local tritonserver (``serving.launcher``) that loads only
@@ -239,7 +239,7 @@ def _say(line: str = "") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.bench_summarizer",
+        prog="python -m serving.bench.summarizer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -9,14 +9,10 @@ from __future__ import annotations
 import faust
 
 from streams import metrics
-from streams.app import Topics
-from streams.batching import micro_batches, split_batch
-from streams.durable import durably
-from streams.events import Item
-from streams.publish import send_dead_letters
-from streams.runtime import Runtime
+from streams.agents.runtime import Runtime, Topics
+from streams.contracts import ITEMS, Item
+from streams.delivery import durably, micro_batches, send_dead_letters, split_batch
 from streams.store import ItemRow
-from streams.topics import ITEMS
 
 __all__ = ["register", "handle_item_batch"]
 
@@ -43,7 +39,7 @@ async def handle_item_batch(runtime: Runtime, topics: Topics, events: list[faust
     next_offsets = batch.next_offsets
     upserted = await durably(
         "item batch",
-        lambda: runtime.store.run(lambda store: store.upsert_items(ITEMS, rows, next_offsets)),
+        lambda: runtime.store.run(lambda store: store.ingest.items(ITEMS, rows, next_offsets)),
     )
     applied.update(next_offsets)
     metrics.ITEMS_UPSERTED.inc(upserted)

@@ -20,15 +20,10 @@ import time
 import faust
 
 from streams import metrics
-from streams.app import Topics
-from streams.batching import micro_batches, split_batch
-from streams.durable import durably
-from streams.events import Click
-from streams.publish import send_dead_letters
-from streams.runtime import Runtime
+from streams.agents.runtime import Runtime, Topics
+from streams.contracts import CLICKS, Click, derive_event_id
+from streams.delivery import durably, micro_batches, send_dead_letters, split_batch
 from streams.store import ClickRow, IngestResult
-from streams.topics import CLICKS
-from streams.validation import derive_event_id
 
 __all__ = ["register", "handle_click_batch"]
 
@@ -66,7 +61,7 @@ async def handle_click_batch(
     next_offsets = batch.next_offsets
     result = await durably(
         "click batch",
-        lambda: runtime.store.run(lambda store: store.ingest_clicks(CLICKS, rows, next_offsets)),
+        lambda: runtime.store.run(lambda store: store.ingest.clicks(CLICKS, rows, next_offsets)),
     )
     applied.update(next_offsets)
     metrics.EVENTS_INGESTED.inc(result.inserted)

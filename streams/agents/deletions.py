@@ -15,18 +15,15 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any
 
 import faust
 
 from serving.exceptions import ServingError
 from streams import metrics
-from streams.app import Topics
-from streams.batching import micro_batches, split_batch
-from streams.durable import durably
-from streams.events import SCHEMA_VERSION, Deletion, DeletionStatus
-from streams.publish import send_and_wait, send_dead_letters
-from streams.runtime import Runtime
+from streams.agents.runtime import Runtime, Topics
+from streams.agents.summarize import Summaries
+from streams.contracts import SCHEMA_VERSION, Deletion, DeletionStatus
+from streams.delivery import durably, micro_batches, send_and_wait, send_dead_letters, split_batch
 
 __all__ = ["register", "handle_deletion"]
 
@@ -44,13 +41,15 @@ def _status(request: Deletion, stage: str, detail: str) -> DeletionStatus:
     )
 
 
-async def handle_deletion(runtime: Runtime, topics: Topics, request: Deletion) -> None:
+async def handle_deletion(
+    runtime: Runtime, topics: Topics, summaries: Summaries | None, request: Deletion
+) -> None:
     """Record, purge and report one request. Never raises for a bad request."""
     scope = "all interactions" if request.item_ids is None else f"{len(request.item_ids)} item(s)"
     record = await durably(
         "deletion ledger",
         lambda: runtime.store.run(
-            lambda s: s.record_deletion(
+            lambda s: s.deletions.record(
                 request.request_id, request.user_id, request.item_ids, request.requested_at
             )
         ),
@@ -66,18 +65,19 @@ async def handle_deletion(runtime: Runtime, topics: Topics, request: Deletion) -
         topics.deletion_status, request.user_id, _status(request, "received", f"forgetting {scope}")
     )
     metrics.DELETIONS.labels(stage="received").inc()
-    await _purge(runtime, topics, request)
+    await _purge(runtime, topics, summaries, request)
 
 
-async def _purge(runtime: Runtime, topics: Topics, request: Deletion) -> None:
-    summaries = runtime.summaries
+async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, request: Deletion) -> None:
     if summaries is not None:
         # Keep the background summarizer off this user until the chain is rebuilt.
         summaries.claimed.add(request.user_id)
     try:
         try:
             result = await runtime.store.run(
-                lambda s: s.purge(request.request_id, request.user_id, request.item_ids, request.requested_at)
+                lambda s: s.deletions.purge(
+                    request.request_id, request.user_id, request.item_ids, request.requested_at
+                )
             )
         except Exception as exc:  # the ledger keeps it at 'received'; start-up retries it
             log.exception("purge of request %s failed", request.request_id)
@@ -103,7 +103,7 @@ async def _purge(runtime: Runtime, topics: Topics, request: Deletion) -> None:
             summaries.claimed.discard(request.user_id)
 
 
-async def _rebuild(summaries: Any, user_id: str) -> str:
+async def _rebuild(summaries: Summaries, user_id: str) -> str:
     """Rebuild the chain from the retained interactions, block by block, before `purged`."""
     try:
         written = await summaries.rebuild(user_id)
@@ -113,7 +113,7 @@ async def _rebuild(summaries: Any, user_id: str) -> str:
     return f"chain rebuilt from scratch: {written} summary version(s) from the remaining interactions"
 
 
-def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+def register(app: faust.App, runtime: Runtime, topics: Topics, summaries: Summaries | None) -> None:
     settings = runtime.settings
 
     @app.agent(topics.deletions, name="streamrec.deletions")
@@ -124,12 +124,12 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
             if batch.dead:
                 await durably("dead letters", partial(send_dead_letters, topics.dead_letters, batch.dead))
             for accepted in batch.accepted:
-                await handle_deletion(runtime, topics, accepted.value)
+                await handle_deletion(runtime, topics, summaries, accepted.value)
 
     @app.task
     async def resume_unfinished_deletions() -> None:
         """Finish purges that a crash interrupted after the ledger write."""
-        unfinished = await runtime.store.run(lambda s: s.unfinished_deletions())
+        unfinished = await runtime.store.run(lambda s: s.deletions.unfinished())
         for request_id, user_id, item_ids, requested_at in unfinished:
             log.warning("resuming unfinished deletion %s", request_id)
             request = Deletion(
@@ -139,4 +139,4 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
                 item_ids=item_ids,
                 requested_at=requested_at,
             )
-            await _purge(runtime, topics, request)
+            await _purge(runtime, topics, summaries, request)

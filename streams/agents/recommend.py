@@ -28,10 +28,9 @@ from models.prompts import PromptConfig, build_candidate, build_context
 from serving.client import RecommenderClient, ScoreResult
 from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
-from streams.app import Topics
-from streams.events import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
-from streams.publish import send_and_wait
-from streams.runtime import Runtime
+from streams.agents.runtime import Runtime, Topics
+from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
+from streams.delivery import send_and_wait
 from streams.store import Candidate, PendingRecommendation
 
 __all__ = ["register", "rank", "Recommender"]
@@ -101,16 +100,16 @@ class Recommender:
         store = self.runtime.store
         user_id = pending.user_id
         window_ms = int(settings.popularity_window_days * 86_400_000)
-        history = await store.run(lambda s: s.history(user_id, settings.recent_items))
-        summary = await store.run(lambda s: s.latest_summary(user_id))
+        history = await store.run(lambda s: s.retrieval.history(user_id, settings.recent_items))
+        summary = await store.run(lambda s: s.summaries.latest(user_id))
         candidates = await store.run(
-            lambda s: s.candidates(user_id, settings.candidates, popularity_window_ms=window_ms)
+            lambda s: s.retrieval.candidates(user_id, settings.candidates, popularity_window_ms=window_ms)
         )
         if not candidates:
             # Nothing to rank (empty catalog, or the user has seen everything). The next
             # click of the user marks them pending again.
             log.info("no candidates for a pending user; nothing published")
-            await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+            await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
             return None
         result = await self.score(
             build_context(history, self.prompt_config, summary=summary.summary if summary else None),
@@ -124,9 +123,9 @@ class Recommender:
             )
         else:
             scores, model, fallback = popularity_scores(candidates), FALLBACK_MODEL, True
-        if not await store.run(lambda s: s.has_interactions(user_id)):
+        if not await store.run(lambda s: s.retrieval.has_interactions(user_id)):
             # The user was deleted while we scored: publish nothing about them.
-            await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+            await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
             return None
         latency_ms = (time.perf_counter() - started) * 1000
         recommendation = Recommendation(
@@ -141,7 +140,7 @@ class Recommender:
             summary_version=summary.version if summary is not None and not fallback else None,
         )
         await send_and_wait(self.topics.recommendations, user_id, recommendation)
-        await store.run(lambda s: s.clear_pending(user_id, pending.trigger_event_id))
+        await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
         metrics.RECOMMENDATIONS.labels(fallback=str(fallback).lower()).inc()
         metrics.RECOMMEND_SECONDS.observe(time.perf_counter() - started)
         return recommendation
@@ -165,12 +164,12 @@ class Recommender:
                     log.exception("recommendation failed; the user stays pending")
                     retry_after[pending.user_id] = time.monotonic() + RETRY_FAILED_USER_S
                     # Move the user to the back of the queue so others are not starved.
-                    await store.run(lambda s: s.defer_pending(pending.user_id))
+                    await store.run(lambda s: s.pending.defer(pending.user_id))
 
         while not app.should_stop:
             wakeup.clear()
-            metrics.PENDING_USERS.set(await store.run(lambda s: s.pending_count()))
-            pending = await store.run(lambda s: s.pending_recommendations(limit))
+            metrics.PENDING_USERS.set(await store.run(lambda s: s.pending.count()))
+            pending = await store.run(lambda s: s.pending.due(limit))
             now = time.monotonic()
             ready = [p for p in pending if retry_after.get(p.user_id, 0.0) <= now]
             if ready:

@@ -1,55 +1,56 @@
-"""Shared state of one worker process: the store thread, offsets, metrics, wake-ups.
+"""What every agent of one worker shares: settings, the store thread, topics, offsets, wake-ups.
 
-DuckDB calls are blocking, so they run on one dedicated thread. One thread (not a pool) is
-deliberate: it serialises every transaction of the process, which is what makes "ingest a batch"
-and "purge a user" atomic with respect to each other without extra locks.
+The topics are declared here with raw (bytes) serialisers on purpose: agents validate values
+themselves, so a malformed record becomes a dead letter with a reason instead of a
+deserialisation error that Faust would log and skip.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
+import faust
+
+from streams.contracts import CLICKS, DEAD_LETTERS, DELETION_STATUS, DELETIONS, ITEMS, RECOMMENDATIONS
 from streams.settings import Settings
-from streams.store import Store
+from streams.store import AsyncStore
 
-__all__ = ["AsyncStore", "Runtime"]
-
-T = TypeVar("T")
-log = logging.getLogger(__name__)
+__all__ = ["Runtime", "Topics", "declare_topics"]
 
 
-class AsyncStore:
-    """Runs :class:`Store` methods on a single background thread."""
+@dataclass(frozen=True)
+class Topics:
+    """The worker's Faust topic handles, one per contract topic."""
 
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb")
-        self._store: Store | None = None
+    clicks: faust.TopicT
+    items: faust.TopicT
+    recommendations: faust.TopicT
+    deletions: faust.TopicT
+    deletion_status: faust.TopicT
+    dead_letters: faust.TopicT
 
-    async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._store = await loop.run_in_executor(self._executor, Store, self._path)
 
-    async def run(self, fn: Callable[[Store], T]) -> T:
-        """Call ``fn(store)`` on the store thread and return its result."""
-        if self._store is None:
-            await self.open()
-        store = self._store
-        if store is None:
-            raise RuntimeError("the store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, store)
+def _topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
 
-    def close(self) -> None:
-        if self._store is not None:
-            self._executor.submit(self._store.close).result()
-            self._store = None
-        self._executor.shutdown(wait=True)
+
+def declare_topics(app: faust.App, partitions: int) -> Topics:
+    return Topics(
+        clicks=_topic(app, CLICKS, partitions),
+        items=_topic(app, ITEMS, partitions),
+        recommendations=_topic(app, RECOMMENDATIONS, partitions),
+        deletions=_topic(app, DELETIONS, partitions),
+        deletion_status=_topic(app, DELETION_STATUS, partitions),
+        dead_letters=_topic(app, DEAD_LETTERS, partitions),
+    )
 
 
 @dataclass
@@ -62,11 +63,10 @@ class Runtime:
     applied_offsets: dict[str, dict[int, int]] = field(default_factory=dict)
     recommend_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     summary_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    summaries: Any = None  # streams.summarize.Summaries when summaries are enabled
 
     async def offsets_for(self, topic: str) -> dict[int, int]:
         if topic not in self.applied_offsets:
-            self.applied_offsets[topic] = await self.store.run(lambda s: s.committed_offsets(topic))
+            self.applied_offsets[topic] = await self.store.run(lambda s: s.ingest.committed_offsets(topic))
         return self.applied_offsets[topic]
 
     def wake_recommender(self) -> None:

@@ -13,27 +13,27 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import Topics
-from streams.runtime import Runtime
-from streams.topics import CLICKS, ITEMS
+from streams.agents.backfill import Backfills
+from streams.agents.runtime import Runtime, Topics
+from streams.contracts import CLICKS, ITEMS
 
 __all__ = ["register"]
 
 
-def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfills | None) -> None:
     @app.page("/status/")
     async def status(web: View, request: Request) -> Response:
         def snapshot(store: Any) -> dict[str, Any]:
             return {
-                "tables": store.table_counts(),
-                "pending_users": store.pending_count(),
+                "tables": store.audit.table_counts(),
+                "pending_users": store.pending.count(),
                 "summary_block": runtime.settings.summary_block,
                 "summary_backlog_blocks": (
-                    store.pending_summary_blocks(runtime.settings.summary_block)
+                    store.summaries.backlog_blocks(runtime.settings.summary_block)
                     if runtime.settings.summary_block > 0
                     else None
                 ),
-                "offsets": {t: store.committed_offsets(t) for t in (CLICKS, ITEMS)},
+                "offsets": {t: store.ingest.committed_offsets(t) for t in (CLICKS, ITEMS)},
             }
 
         body = await runtime.store.run(snapshot)
@@ -66,8 +66,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
         """POST {"mode": "hierarchical"|"recurrent", "users": [...] | null} starts a job."""
 
         async def post(self, request: Request) -> Response:
-            summaries = runtime.summaries
-            if summaries is None:
+            if backfills is None:
                 return self.json({"error": "summaries are disabled (STREAMREC_SUMMARY_BLOCK=0)"}, status=409)
             body = await request.json()
             mode = body.get("mode")
@@ -78,13 +77,13 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
                 )
             if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
                 return self.json({"error": "users must be a list of strings or null"}, status=400)
-            job = summaries.start_backfill(mode, users)
+            job = backfills.start(mode, users)
             return self.json(job.as_dict(), status=202)
 
     @app.page("/summaries/backfill/{job_id}/")
     class BackfillProgress(View):
         async def get(self, request: Request, job_id: str) -> Response:
-            job = runtime.summaries.jobs.get(job_id) if runtime.summaries is not None else None
+            job = backfills.jobs.get(job_id) if backfills is not None else None
             if job is None:
                 return self.json({"error": f"no backfill job {job_id!r}"}, status=404)
             return self.json(job.as_dict())
@@ -94,7 +93,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
         """Every stored version of one user's chain (for the CLI and debugging)."""
 
         async def get(self, request: Request, user_id: str) -> Response:
-            rows = await runtime.store.run(lambda s: s.summaries(user_id))
+            rows = await runtime.store.run(lambda s: s.summaries.chain(user_id))
             return self.json([row.__dict__ for row in rows])
 
     @app.page("/metrics/")

@@ -1,6 +1,6 @@
 """Benchmark: click ingestion rate with live summarization running, against without it.
 
-``python -m streams.bench_ingest [--clicks 20000] [--model-path DIR] [--out reports/ingest-bench]``
+``python -m streams.bench.ingest [--clicks 20000] [--model-path DIR] [--out reports/ingest-bench]``
 
 One run, one broker, one Triton: the same N clicks (MovieLens ratings in time order, or
 synthetic ones if the dataset is absent) are published once; then two workers, each with its own
@@ -27,12 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from streams.broker import TansuBroker
-from streams.events import SCHEMA_VERSION, Click
-from streams.movielens import DEFAULT_MOVIELENS, load_movielens
-from streams.producer import ContractProducer
-from streams.supervisor import worker_ready
-from streams.topics import CLICKS, ITEMS, ensure_topics
+from streams.contracts import CLICKS, ITEMS, SCHEMA_VERSION, Click
+from streams.kafka import ContractProducer, ensure_topics
+from streams.local import TansuBroker, worker_ready
+from streams.replay import DEFAULT_MOVIELENS, load_movielens
 
 
 def _free_port() -> int:

@@ -15,19 +15,21 @@ import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.movielens import select_users
-from streams.reader import TopicReader
-from streams.replay import replay_movielens
+from streams.cli.common import console as cli_console
+from streams.cli.common import movielens_path, settings_from_env, setup_logging
+from streams.contracts import RECOMMENDATIONS
+from streams.kafka import TopicReader
+from streams.local import Stack
+from streams.replay import replay_movielens, select_users
 from streams.settings import Settings
-from streams.supervisor import Stack
-from streams.topics import RECOMMENDATIONS
 
-__all__ = ["run_demo"]
+__all__ = ["demo", "run_demo"]
 
 
 def run_demo(
@@ -132,3 +134,22 @@ def _latest_summary(worker_url: str, user: str) -> dict[str, Any] | None:
 def _titles(movielens: Path) -> dict[str, str]:
     with open(movielens / "movies.csv", newline="", encoding="utf-8") as f:
         return {row["movieId"]: row["title"] for row in csv.DictReader(f)}
+
+
+def demo(
+    users: Annotated[int, typer.Option(help="How many MovieLens users to replay.")] = 5,
+    ratings: Annotated[int, typer.Option(help="Ratings replayed per user.")] = 20,
+    path: Annotated[Path | None, typer.Option(help="ml-latest-small directory.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the recommendations.")] = 900.0,
+) -> None:
+    """Start the stack, replay a few users, print their recommendations, exit 0."""
+    setup_logging("warn")
+    code = run_demo(
+        settings_from_env(),
+        movielens_path(path),
+        users=users,
+        ratings_per_user=ratings,
+        timeout_s=timeout,
+        console=cli_console,
+    )
+    raise typer.Exit(code)

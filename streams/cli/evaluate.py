@@ -1,7 +1,7 @@
 """``streamrec eval``: offline ranking quality on MovieLens or MIND (``models.evaluation``).
 
 This file only turns command-line options and the environment (``STREAMREC_MODEL_PATH``,
-``STREAMREC_DATA_DIR``) into an :class:`~models.evaluation.runner.EvalConfig` and prints the
+``STREAMREC_DATA_DIR``) into an :class:`~models.evaluation.config.EvalConfig` and prints the
 result; the protocol, the models and the report live in the pure ``models`` library, so
 notebooks and tests run the exact same evaluation without the CLI.
 """
@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from streams.cli.common import console, err
 
 __all__ = ["eval_command"]
 
-console = Console()
-err = Console(stderr=True)
-
 
 def _default_data(dataset: str) -> Path:
-    from streams.movielens import DEFAULT_MIND, DEFAULT_MOVIELENS, find_dataset
+    from streams.replay import DEFAULT_MIND, DEFAULT_MOVIELENS, find_dataset
 
     found = find_dataset(dataset, os.environ) if dataset in ("movielens", "mind") else None
     # Not found: name the default, so the loader's error says where it looked.
@@ -87,8 +85,9 @@ def eval_command(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "info",
 ) -> None:
     """Offline evaluation (LLM-TRSR protocol): every model ranks the same 21 candidates per user."""
+    from models.evaluation.config import EvalConfig
     from models.evaluation.metrics import BootstrapConfig
-    from models.evaluation.runner import EvalConfig, run_evaluation
+    from models.evaluation.runner import run_evaluation
     from models.exceptions import ModelLoadError
     from models.summarizer import GenerationConfig
     from streams.settings import Settings

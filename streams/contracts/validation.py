@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from streams.events import SCHEMA_VERSION, Click, DeadLetter
+from streams.contracts.events import SCHEMA_VERSION, Click, DeadLetter
 from streams.exceptions import InvalidEvent
 
 __all__ = ["parse_event", "derive_event_id", "dead_letter_for", "DEFAULT_MAX_BYTES"]

@@ -13,9 +13,8 @@ from typing import Generic, Protocol, TypeVar, cast
 import faust
 from pydantic import BaseModel
 
-from streams.events import DeadLetter
+from streams.contracts import DeadLetter, dead_letter_for, parse_event
 from streams.exceptions import InvalidEvent
-from streams.validation import dead_letter_for, parse_event
 
 __all__ = ["RawMessage", "Accepted", "ParsedBatch", "split_batch", "micro_batches"]
 

@@ -15,7 +15,7 @@ import faust
 from pydantic import BaseModel
 
 from streams import metrics
-from streams.events import DeadLetter
+from streams.contracts import DeadLetter
 
 __all__ = ["send_and_wait", "send_dead_letters"]
 

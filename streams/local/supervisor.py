@@ -26,12 +26,12 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from serving.launcher import DEFAULT_MODEL_REPOSITORY, TritonConfig, TritonServer
-from streams.broker import TansuBroker, port_is_free
 from streams.exceptions import PortInUse, StartupError
+from streams.kafka import ensure_topics
+from streams.local.broker import TansuBroker, port_is_free
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
-__all__ = ["Endpoints", "Stack"]
+__all__ = ["Endpoints", "Stack", "worker_ready"]
 
 log = logging.getLogger(__name__)
 

@@ -8,31 +8,14 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.events import SCHEMA_VERSION, Click, Item
+from streams.contracts import SCHEMA_VERSION, Click, Item
+from streams.replay.datasets import DEFAULT_MOVIELENS
 
-__all__ = ["DEFAULT_MIND", "DEFAULT_MOVIELENS", "MovieLens", "find_dataset", "load_movielens", "select_users"]
-
-_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-DEFAULT_MOVIELENS = _SHARED / "ml-latest-small"
-DEFAULT_MIND = _SHARED / "mind-small-train-sample"
-_DATASETS = {
-    "movielens": ("STREAMREC_MOVIELENS", "ml-latest-small", "ratings.csv"),
-    "mind": ("STREAMREC_MIND", "mind-small-train-sample", "behaviors.tsv"),
-}
-
-
-def find_dataset(name: str, env: Mapping[str, str]) -> Path | None:
-    """Where dataset ``name`` lives: $STREAMREC_MOVIELENS / $STREAMREC_MIND, then
-    ../shared/data/<dir> from the working directory, then next to this checkout; None if absent."""
-    variable, directory, marker = _DATASETS[name]
-    candidates = [Path(env[variable])] if env.get(variable) else []
-    candidates += [Path("../shared/data") / directory, _SHARED / directory]
-    return next((c for c in candidates if (c / marker).is_file()), None)
-
+__all__ = ["MovieLens", "first_per_user", "load_movielens", "select_users"]
 
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
 

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.events import Click
-from streams.movielens import first_per_user, load_movielens
-from streams.producer import ContractProducer
-from streams.topics import CLICKS, ITEMS
+from streams.contracts import CLICKS, ITEMS, Click
+from streams.kafka import ContractProducer
+from streams.replay.movielens import first_per_user, load_movielens
 
 __all__ = ["ReplayResult", "replay_movielens"]
 

@@ -1,4 +1,4 @@
-"""SQL of the recurrent preference-summary chains (LLM-TRSR), mixed into :class:`Store`.
+"""Recurrent preference-summary chains (LLM-TRSR): every statement that reads or extends them.
 
 A user's chain is a list of versions 1, 2, ... Version k covers every interaction of the user
 with ``seq <= through_seq`` (``seq`` is the global ingestion order), and adds the interactions
@@ -15,16 +15,14 @@ in-memory cursor to lose.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-
 from models.types import HistoryEntry, ItemText
+from streams.store.database import Database, Rollback, now_ms
 
-__all__ = ["SummaryRow", "SummaryWork", "SummaryQueries"]
+__all__ = ["SummaryRow", "SummaryWork", "Summaries"]
 
 _COLUMNS = (
     "user_id, version, summary, first_seq, through_seq, through_event_id, interactions_covered, "
@@ -93,16 +91,17 @@ def _row(values: tuple[Any, ...]) -> SummaryRow:
     )
 
 
-class SummaryQueries:
-    """Summary-chain reads and writes; ``Store`` provides the connection."""
+class Summaries:
+    """Summary-chain reads and writes."""
 
-    _con: duckdb.DuckDBPyConnection
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def users_with_pending_blocks(
         self, block_size: int, limit: int, exclude: Collection[str] = ()
     ) -> list[tuple[str, int]]:
         """(user, pending interactions) for users with at least one complete block, oldest first."""
-        rows = self._con.execute(
+        rows = self._db.con.execute(
             """
             WITH last AS (SELECT user_id, max(through_seq) AS t FROM summaries GROUP BY user_id)
             SELECT i.user_id, count(*) AS pending, min(i.seq) AS oldest
@@ -115,9 +114,9 @@ class SummaryQueries:
         ).fetchall()
         return [(str(u), int(n)) for u, n, _ in rows if str(u) not in exclude][:limit]
 
-    def pending_summary_blocks(self, block_size: int) -> int:
+    def backlog_blocks(self, block_size: int) -> int:
         """Complete blocks waiting to be summarized, over all users (the backlog)."""
-        row = self._con.execute(
+        row = self._db.con.execute(
             """
             WITH last AS (SELECT user_id, max(through_seq) AS t FROM summaries GROUP BY user_id),
             pending AS (
@@ -130,22 +129,22 @@ class SummaryQueries:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def latest_summary(self, user_id: str) -> SummaryRow | None:
-        row = self._con.execute(
+    def latest(self, user_id: str) -> SummaryRow | None:
+        row = self._db.con.execute(
             f"SELECT {_COLUMNS} FROM summaries WHERE user_id = ? ORDER BY version DESC LIMIT 1", [user_id]
         ).fetchone()
         return _row(row) if row else None
 
-    def summaries(self, user_id: str) -> list[SummaryRow]:
-        rows = self._con.execute(
+    def chain(self, user_id: str) -> list[SummaryRow]:
+        rows = self._db.con.execute(
             f"SELECT {_COLUMNS} FROM summaries WHERE user_id = ? ORDER BY version", [user_id]
         ).fetchall()
         return [_row(r) for r in rows]
 
-    def summary_work(self, user_id: str, block_size: int, max_blocks: int) -> SummaryWork | None:
+    def work(self, user_id: str, block_size: int, max_blocks: int) -> SummaryWork | None:
         """The next update: up to ``max_blocks`` complete blocks after the latest version."""
-        previous = self.latest_summary(user_id)
-        rows = self._con.execute(
+        previous = self.latest(user_id)
+        rows = self._db.con.execute(
             """
             SELECT i.seq, i.event_id, i.item_id, it.title, it.categories, it.description,
                    i.event_type, i.rating, i.ts
@@ -184,7 +183,7 @@ class SummaryQueries:
             blocks=blocks,
         )
 
-    def save_summary(
+    def save(
         self,
         work: SummaryWork,
         text: str,
@@ -199,10 +198,9 @@ class SummaryQueries:
 
         Also marks the user for a fresh recommendation, so the ranking uses the new summary.
         """
-        con = self._con
         previous = work.previous
-        con.execute("BEGIN TRANSACTION")
-        try:
+        saved = False
+        with self._db.transaction() as con:
             latest = con.execute(
                 "SELECT max(version), max(through_seq) FROM summaries WHERE user_id = ?", [work.user_id]
             ).fetchone()
@@ -215,9 +213,8 @@ class SummaryQueries:
             ).fetchone()
             current_seqs = tuple(current[0] or ()) if current else ()
             if (latest_version, latest_through) != expected or current_seqs != work.seqs:
-                con.execute("ROLLBACK")
-                return None
-            now = int(time.time() * 1000)
+                raise Rollback  # the chain moved on, or a deletion changed its input
+            now = now_ms()
             covered = (previous.interactions_covered if previous else 0) + len(work.seqs)
             con.execute(
                 f"INSERT INTO summaries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,8 +242,5 @@ class SummaryQueries:
                 """,
                 [now, work.user_id],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return self.latest_summary(work.user_id)
+            saved = True
+        return self.latest(work.user_id) if saved else None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from streams.events import SCHEMA_VERSION, Click, Deletion, Item
-from streams.producer import ContractProducer
-from streams.topics import CLICKS, DELETIONS, ITEMS
+from streams.contracts import CLICKS, DELETIONS, ITEMS, SCHEMA_VERSION, Click, Deletion, Item
+from streams.kafka import ContractProducer
 
 GENRES = ["Drama", "Comedy", "Action", "Sci-Fi", "Romance"]
 

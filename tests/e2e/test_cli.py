@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from streams.broker import port_is_free
-from streams.reader import TopicReader
-from streams.topics import RECOMMENDATIONS
+from streams.contracts import RECOMMENDATIONS
+from streams.kafka import TopicReader
+from streams.local import port_is_free
 from tests.e2e.helpers import catalog, clicks, publish
 from tests.fixtures.kafka import WorkerProcess, free_port, wait_until
 

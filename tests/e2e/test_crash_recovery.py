@@ -6,8 +6,8 @@ import threading
 import time
 from typing import Any
 
-from streams.producer import ContractProducer
-from streams.topics import CLICKS
+from streams.contracts import CLICKS
+from streams.kafka import ContractProducer
 from tests.e2e.helpers import clicks
 from tests.fixtures.kafka import WorkerProcess, wait_until
 
@@ -49,8 +49,10 @@ def test_sigkill_mid_replay_loses_nothing_and_duplicates_nothing(
     worker.stop()
     store = worker.open_store()
     try:
-        assert store.distinct_event_ids() == store.interaction_count()
-        ours = store.execute("SELECT count(*) FROM interactions WHERE starts_with(user_id, ?)", [f"{uid}-c"])
+        assert store.audit.distinct_event_ids() == store.audit.interaction_count()
+        ours = store.audit.query(
+            "SELECT count(*) FROM interactions WHERE starts_with(user_id, ?)", [f"{uid}-c"]
+        )
         assert ours == [(len(events),)]
     finally:
         store.close()

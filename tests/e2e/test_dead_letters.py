@@ -6,9 +6,8 @@ import base64
 import json
 from typing import Any
 
-from streams.producer import ContractProducer
-from streams.reader import TopicReader
-from streams.topics import CLICKS, DEAD_LETTERS, DELETIONS, ITEMS, RECOMMENDATIONS
+from streams.contracts import CLICKS, DEAD_LETTERS, DELETIONS, ITEMS, RECOMMENDATIONS
+from streams.kafka import ContractProducer, TopicReader
 from tests.e2e.helpers import catalog, clicks, publish
 from tests.fixtures.kafka import WorkerProcess
 

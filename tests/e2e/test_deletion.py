@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streams.reader import TopicReader
-from streams.topics import DELETION_STATUS, RECOMMENDATIONS
+from streams.contracts import DELETION_STATUS, RECOMMENDATIONS
+from streams.kafka import TopicReader
 from tests.e2e.helpers import catalog, clicks, deletion, publish, request_deletion
 from tests.fixtures.kafka import WorkerProcess
 
@@ -43,11 +43,11 @@ def test_forget_user_purges_every_row_and_survives_replay(
     worker.stop()
     store = worker.open_store()
     try:
-        assert store.rows_mentioning(victim) == {}, "the victim's id must not remain in any table"
+        assert store.audit.rows_mentioning(victim) == {}, "the victim's id must not remain in any table"
         for event in victim_events:
-            assert store.rows_mentioning(event.event_id or "") == {}
-        assert store.interaction_count(bystander) == len(bystander_events)
-        assert store.deletion(request.request_id).stage == "purged"
+            assert store.audit.rows_mentioning(event.event_id or "") == {}
+        assert store.audit.interaction_count(bystander) == len(bystander_events)
+        assert store.deletions.get(request.request_id).stage == "purged"
     finally:
         store.close()
     worker.start()
@@ -63,9 +63,9 @@ def test_forget_user_purges_every_row_and_survives_replay(
     worker.stop()
     store = worker.open_store()
     try:
-        remaining = store.execute("SELECT event_id FROM interactions WHERE user_id = ?", [victim])
+        remaining = store.audit.query("SELECT event_id FROM interactions WHERE user_id = ?", [victim])
         assert remaining == [(new_click.event_id,)], "only the post-deletion click may exist"
-        assert store.interaction_count(bystander) == len(bystander_events)
+        assert store.audit.interaction_count(bystander) == len(bystander_events)
     finally:
         store.close()
     worker.start()
@@ -99,7 +99,9 @@ def test_forget_some_items_keeps_the_rest(worker: WorkerProcess, kafka_broker: A
     worker.stop()
     store = worker.open_store()
     try:
-        kept = {row[0] for row in store.execute("SELECT item_id FROM interactions WHERE user_id = ?", [user])}
+        kept = {
+            row[0] for row in store.audit.query("SELECT item_id FROM interactions WHERE user_id = ?", [user])
+        }
         assert kept == {e.item_id for e in events if e.item_id not in forgotten} | {items[25].item_id}
     finally:
         store.close()

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streams.events import Recommendation
-from streams.reader import TopicReader
-from streams.topics import RECOMMENDATIONS
+from streams.contracts import RECOMMENDATIONS, Recommendation
+from streams.kafka import TopicReader
 from tests.e2e.helpers import catalog, clicks, publish
 from tests.fixtures.kafka import WorkerProcess, free_port
 

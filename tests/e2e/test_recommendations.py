@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.events import Recommendation
-from streams.reader import TopicReader
-from streams.topics import RECOMMENDATIONS
+from streams.contracts import RECOMMENDATIONS, Recommendation
+from streams.kafka import TopicReader
 from tests.e2e.helpers import catalog, clicks, publish
 from tests.fixtures.kafka import WorkerProcess
 

@@ -17,9 +17,8 @@ from typing import Any
 from models.summary_prompts import merge_prompt, recurrent_prompt
 from models.types import HistoryEntry, ItemText
 from serving.summarizer_client import SummarizerClient
-from streams.events import Click, Item
-from streams.reader import TopicReader
-from streams.topics import DELETION_STATUS, RECOMMENDATIONS
+from streams.contracts import DELETION_STATUS, RECOMMENDATIONS, Click, Item
+from streams.kafka import TopicReader
 from tests.e2e.helpers import catalog, clicks, deletion, publish, request_deletion
 from tests.fixtures.kafka import WorkerProcess, wait_until
 

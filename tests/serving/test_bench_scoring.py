@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.bench import main, sample_request
+from serving.bench.scoring import main, sample_request
 from serving.launcher import TritonServer
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.bench_summarizer import main, sample_prompts
+from serving.bench.summarizer import main, sample_prompts
 from serving.launcher import TritonServer
 
 

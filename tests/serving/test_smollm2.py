@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.scoring import Scorer
-from serving.bench import sample_request
+from serving.bench.scoring import sample_request
 from serving.client import RecommenderClient, ScoreResult
 from serving.launcher import TritonServer
 

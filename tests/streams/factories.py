@@ -50,8 +50,8 @@ def ingest(store: Store, rows: Sequence[ClickRow], offsets: dict[int, int] | Non
         offsets = {}
         for row in rows:
             offsets[row.partition] = max(offsets.get(row.partition, 0), row.offset + 1)
-    return store.ingest_clicks("clicks", rows, offsets)
+    return store.ingest.clicks("clicks", rows, offsets)
 
 
 def add_items(store: Store, *item_ids: str) -> None:
-    store.upsert_items("items", [item(i) for i in item_ids], {})
+    store.ingest.items("items", [item(i) for i in item_ids], {})

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from models.evaluation.config import EvalConfig
 from models.evaluation.mind import load_mind, parse_behaviors, parse_news
-from models.evaluation.runner import EvalConfig, run_evaluation
+from models.evaluation.runner import run_evaluation
 
 NEWS = [
     ["N1", "sports", "football", "Team wins", "A match report.", "https://x/1.html", "[]", "[]"],

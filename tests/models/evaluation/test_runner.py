@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from models.evaluation.config import MODEL_NAMES, EvalConfig
 from models.evaluation.metrics import METRIC_NAMES, BootstrapConfig
 from models.evaluation.movielens import load_movielens
-from models.evaluation.runner import MODEL_NAMES, EvalConfig, run_evaluation
+from models.evaluation.runner import run_evaluation
 from models.evaluation.sasrec import SASRecConfig
 from models.evaluation.split import SplitConfig, build_targets
 from models.evaluation.summaries import SummaryChainConfig

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from models.types import ItemText
-from streams.events import Recommendation
-from streams.recommend import popularity_scores, rank
+from streams.agents import popularity_scores, rank
+from streams.contracts import Recommendation
 from streams.store import Candidate
 
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from serving.summarizer_client import SummaryResult
-from streams.runtime import AsyncStore, Runtime
+from streams.agents import Runtime, Summaries
 from streams.settings import Settings
-from streams.summarize import Summaries
+from streams.store import AsyncStore
 from tests.streams.factories import click
 
 B = 5
@@ -44,7 +44,7 @@ def _service(tmp_path: Path, **overrides: object) -> tuple[Summaries, EchoSummar
 
 async def _ingest(service: Summaries, user: str, n: int) -> None:
     rows = [click(user, f"i{k}", 1000 + k) for k in range(n)]
-    await service.runtime.store.run(lambda s: s.ingest_clicks("clicks", rows, {0: 10**6}))
+    await service.runtime.store.run(lambda s: s.ingest.clicks("clicks", rows, {0: 10**6}))
 
 
 def test_one_block_per_update_while_keeping_up(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_one_block_per_update_while_keeping_up(tmp_path: Path) -> None:
         assert await service.step() == 1
         assert await service.step() == 1
         assert await service.step() == 0
-        chain = await service.runtime.store.run(lambda s: s.summaries("u"))
+        chain = await service.runtime.store.run(lambda s: s.summaries.chain("u"))
         assert [(r.version, r.blocks, r.interactions_covered) for r in chain] == [(1, 1, 5), (2, 1, 10)]
         # Version 2 is LLM(summary_1, block_2): its prompt carries version 1's text.
         assert "S1.0" in client.calls[1][0]
@@ -69,7 +69,7 @@ def test_folds_pending_blocks_when_behind_and_skips_nothing(tmp_path: Path) -> N
         await _ingest(service, "u", 37)  # 7 blocks pending > 2: behind
         while await service.step():
             pass
-        chain = await service.runtime.store.run(lambda s: s.summaries("u"))
+        chain = await service.runtime.store.run(lambda s: s.summaries.chain("u"))
         assert [r.blocks for r in chain] == [3, 3, 1]  # 7 blocks, at most 3 per update
         assert chain[-1].interactions_covered == 35
         for before, after in zip(chain, chain[1:], strict=False):
@@ -98,7 +98,7 @@ def test_rebuild_never_folds_and_claimed_users_are_left_alone(tmp_path: Path) ->
         service.claimed.add("u")
         assert await service.step() == 0, "the background loop must not touch a claimed user"
         assert await service.rebuild("u") == 4
-        chain = await service.runtime.store.run(lambda s: s.summaries("u"))
+        chain = await service.runtime.store.run(lambda s: s.summaries.chain("u"))
         assert [(r.blocks, r.mode) for r in chain] == [(1, "rebuild")] * 4
         service.runtime.store.close()
 

@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from streams.events import Click, Deletion, Item
+from streams.contracts import (
+    DEFAULT_MAX_BYTES,
+    Click,
+    Deletion,
+    Item,
+    dead_letter_for,
+    derive_event_id,
+    parse_event,
+)
 from streams.exceptions import InvalidEvent, StreamrecError
-from streams.validation import DEFAULT_MAX_BYTES, dead_letter_for, derive_event_id, parse_event
 
 CLICK: dict[str, Any] = {"schema_version": 1, "user_id": "u1", "item_id": "i1", "event_type": "click"}
 

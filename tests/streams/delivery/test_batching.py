@@ -10,8 +10,8 @@ from typing import TypeVar, cast
 
 from pydantic import BaseModel
 
-from streams.batching import ParsedBatch, RawMessage, split_batch
-from streams.events import Click, Item
+from streams.contracts import Click, Item
+from streams.delivery import ParsedBatch, RawMessage, split_batch
 
 MAX_BYTES = 64 * 1024
 ContractT = TypeVar("ContractT", bound=BaseModel)

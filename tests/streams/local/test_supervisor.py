@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streams.exceptions import PortInUse
+from streams.local import Stack
 from streams.settings import Settings
-from streams.supervisor import Stack
 
 
 def test_taken_port_fails_fast_with_the_port_named(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.movielens import first_per_user, load_movielens, select_users
+from streams.replay import first_per_user, load_movielens, select_users
 
 MOVIES = """movieId,title,genres
 1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy

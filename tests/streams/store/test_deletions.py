@@ -27,8 +27,8 @@ def seed(store: Store) -> tuple[list[ClickRow], list[ClickRow]]:
 
 def forget(store: Store, user: str, items: list[str] | None = None, request_id: str = "req-1") -> int:
     """Record then purge, as the deletion agent does; returns deleted_through."""
-    store.record_deletion(request_id, user, items, REQUESTED_AT)
-    return store.purge(request_id, user, items, REQUESTED_AT).deleted_through
+    store.deletions.record(request_id, user, items, REQUESTED_AT)
+    return store.deletions.purge(request_id, user, items, REQUESTED_AT).deleted_through
 
 
 # -- ledger --------------------------------------------------------------------------------
@@ -36,19 +36,19 @@ def forget(store: Store, user: str, items: list[str] | None = None, request_id: 
 
 def test_record_deletion_is_idempotent(store: Store) -> None:
     """The same request twice is one ledger row in stage 'received'."""
-    first = store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    second = store.record_deletion("req-1", "alice", None, REQUESTED_AT)
+    first = store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    second = store.deletions.record("req-1", "alice", None, REQUESTED_AT)
     assert first == second == DeletionRecord("req-1", "received", None)
-    assert store.execute("SELECT count(*) FROM deletion_requests") == [(1,)]
+    assert store.audit.query("SELECT count(*) FROM deletion_requests") == [(1,)]
 
 
 def test_unfinished_deletions_lists_recorded_but_not_purged(store: Store) -> None:
     """A request recorded but not purged (a crash in between) is listed for resumption."""
     seed(store)
-    store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    store.record_deletion("req-2", "bob", ["a"], REQUESTED_AT + 1)
+    store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    store.deletions.record("req-2", "bob", ["a"], REQUESTED_AT + 1)
     # Ordered by received_at, which can tie within a millisecond: compare sorted.
-    assert sorted(store.unfinished_deletions()) == [
+    assert sorted(store.deletions.unfinished()) == [
         ("req-1", "alice", None, REQUESTED_AT),
         ("req-2", "bob", ["a"], REQUESTED_AT + 1),
     ]
@@ -57,26 +57,26 @@ def test_unfinished_deletions_lists_recorded_but_not_purged(store: Store) -> Non
 def test_purged_request_is_no_longer_unfinished(store: Store) -> None:
     """After the purge commits, the request leaves the resume list."""
     seed(store)
-    store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    store.record_deletion("req-2", "bob", ["a"], REQUESTED_AT + 1)
-    store.purge("req-1", "alice", None, REQUESTED_AT)
-    assert store.unfinished_deletions() == [("req-2", "bob", ["a"], REQUESTED_AT + 1)]
+    store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    store.deletions.record("req-2", "bob", ["a"], REQUESTED_AT + 1)
+    store.deletions.purge("req-1", "alice", None, REQUESTED_AT)
+    assert store.deletions.unfinished() == [("req-2", "bob", ["a"], REQUESTED_AT + 1)]
 
 
 def test_redelivered_request_after_purge_does_not_reopen_it(store: Store) -> None:
     """Recording a purged request again keeps it purged and does not store the user id again."""
     seed(store)
     forget(store, "alice")
-    record = store.record_deletion("req-1", "alice", None, REQUESTED_AT)
+    record = store.deletions.record("req-1", "alice", None, REQUESTED_AT)
     assert record.stage == "purged"
-    assert store.unfinished_deletions() == []
-    assert store.rows_mentioning("alice") == {}
+    assert store.deletions.unfinished() == []
+    assert store.audit.rows_mentioning("alice") == {}
 
 
 def test_deletion_of_unknown_request_raises(store: Store) -> None:
     """Asking for a request that was never recorded is a KeyError naming it."""
     with pytest.raises(KeyError, match="nope"):
-        store.deletion("nope")
+        store.deletions.get("nope")
 
 
 # -- full purge --------------------------------------------------------------------------------
@@ -101,19 +101,19 @@ class FailingConnection:
 def test_failed_purge_changes_nothing(store: Store) -> None:
     """A purge that fails mid-way rolls back: data and ledger are as before, and it can resume."""
     seed(store)
-    store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    before = store.table_counts()
-    real = store._con
-    store._con = FailingConnection(real, "INSERT INTO tombstones")  # type: ignore[assignment]
+    store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    before = store.audit.table_counts()
+    real = store._db.con
+    store._db.con = FailingConnection(real, "INSERT INTO tombstones")  # type: ignore[assignment]
     try:
         with pytest.raises(duckdb.Error):
-            store.purge("req-1", "alice", None, REQUESTED_AT)
+            store.deletions.purge("req-1", "alice", None, REQUESTED_AT)
     finally:
-        store._con = real
-    assert store.table_counts() == before
-    assert store.interaction_count("alice") == 3
-    assert store.deletion("req-1").stage == "received"
-    assert [r[0] for r in store.unfinished_deletions()] == ["req-1"]
+        store._db.con = real
+    assert store.audit.table_counts() == before
+    assert store.audit.interaction_count("alice") == 3
+    assert store.deletions.get("req-1").stage == "received"
+    assert [r[0] for r in store.deletions.unfinished()] == ["req-1"]
     # No transaction was left open: the next write works.
     assert ingest(store, [click("bob", "z", 5, event_id="bob-after")]).inserted == 1
 
@@ -121,28 +121,28 @@ def test_failed_purge_changes_nothing(store: Store) -> None:
 def test_purge_deletes_all_of_the_users_data_and_nothing_else(store: Store) -> None:
     """Alice's interactions and pending mark are gone; Bob is untouched; the ledger is closed."""
     _, bob = seed(store)
-    assert store.pending_count() == 2
-    store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    result = store.purge("req-1", "alice", None, REQUESTED_AT)
+    assert store.pending.count() == 2
+    store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    result = store.deletions.purge("req-1", "alice", None, REQUESTED_AT)
     assert result.rows_deleted == 3
     assert result.request_id == "req-1"
-    assert store.interaction_count("alice") == 0
-    assert store.has_interactions("alice") is False
-    assert store.interaction_count("bob") == len(bob)
-    assert [p.user_id for p in store.pending_recommendations(10)] == ["bob"]
-    assert store.deletion("req-1") == DeletionRecord("req-1", "purged", 3)
-    assert store.execute("SELECT user_id, purged_at IS NOT NULL FROM deletion_requests") == [(None, True)]
+    assert store.audit.interaction_count("alice") == 0
+    assert store.retrieval.has_interactions("alice") is False
+    assert store.audit.interaction_count("bob") == len(bob)
+    assert [p.user_id for p in store.pending.due(10)] == ["bob"]
+    assert store.deletions.get("req-1") == DeletionRecord("req-1", "purged", 3)
+    assert store.audit.query("SELECT user_id, purged_at IS NOT NULL FROM deletion_requests") == [(None, True)]
 
 
 def test_after_purge_no_table_mentions_the_user_id(store: Store) -> None:
     """A deletion audit finds the raw id nowhere (ledger and tombstones hold only a hash)."""
     seed(store)
-    store.record_deletion("req-1", "alice", None, REQUESTED_AT)
-    assert "deletion_requests.user_id" in store.rows_mentioning("alice")
-    assert "interactions.user_id" in store.rows_mentioning("alice")
-    store.purge("req-1", "alice", None, REQUESTED_AT)
-    assert store.rows_mentioning("alice") == {}
-    assert store.rows_mentioning("bob") != {}
+    store.deletions.record("req-1", "alice", None, REQUESTED_AT)
+    assert "deletion_requests.user_id" in store.audit.rows_mentioning("alice")
+    assert "interactions.user_id" in store.audit.rows_mentioning("alice")
+    store.deletions.purge("req-1", "alice", None, REQUESTED_AT)
+    assert store.audit.rows_mentioning("alice") == {}
+    assert store.audit.rows_mentioning("bob") != {}
 
 
 def test_user_key_is_salted_and_not_the_id(store: Store) -> None:
@@ -163,8 +163,8 @@ def test_tombstone_blocks_replay_of_the_same_events(store: Store) -> None:
     forget(store, "alice")
     result = ingest(store, alice)
     assert (result.inserted, result.blocked, result.duplicates) == (0, 3, 0)
-    assert store.interaction_count("alice") == 0
-    assert store.rows_mentioning("alice") == {}
+    assert store.audit.interaction_count("alice") == 0
+    assert store.audit.rows_mentioning("alice") == {}
 
 
 def test_tombstone_blocks_any_old_event_of_the_user(store: Store) -> None:
@@ -176,7 +176,7 @@ def test_tombstone_blocks_any_old_event_of_the_user(store: Store) -> None:
         [click("alice", "z", REQUESTED_AT, event_id="al-x"), click("alice", "y", 5, event_id="al-y")],
     )
     assert result.blocked == 2
-    assert store.interaction_count("alice") == 0
+    assert store.audit.interaction_count("alice") == 0
 
 
 def test_events_after_the_deletion_are_new_data(store: Store) -> None:
@@ -185,8 +185,8 @@ def test_events_after_the_deletion_are_new_data(store: Store) -> None:
     forget(store, "alice")
     result = ingest(store, [click("alice", "d", REQUESTED_AT + 1, event_id="al-new")])
     assert (result.inserted, result.blocked) == (1, 0)
-    assert store.interaction_count("alice") == 1
-    assert {p.user_id: p.trigger_event_id for p in store.pending_recommendations(10)}["alice"] == "al-new"
+    assert store.audit.interaction_count("alice") == 1
+    assert {p.user_id: p.trigger_event_id for p in store.pending.due(10)}["alice"] == "al-new"
 
 
 def test_tombstone_does_not_block_other_users(store: Store) -> None:
@@ -222,7 +222,7 @@ def test_purge_of_user_without_data_still_leaves_a_tombstone(store: Store) -> No
     """Deleting before the user's events arrive still blocks them when they arrive."""
     through = forget(store, "ghost")
     assert through == REQUESTED_AT
-    assert store.deletion("req-1").rows_deleted == 0
+    assert store.deletions.get("req-1").rows_deleted == 0
     assert ingest(store, [click("ghost", "a", 10)]).blocked == 1
 
 
@@ -232,12 +232,12 @@ def test_purge_of_user_without_data_still_leaves_a_tombstone(store: Store) -> No
 def test_partial_purge_deletes_only_those_items(store: Store) -> None:
     """Only interactions with the listed items go; the rest of the user's history stays."""
     seed(store)
-    store.record_deletion("req-1", "alice", ["a", "c"], REQUESTED_AT)
-    result = store.purge("req-1", "alice", ["a", "c"], REQUESTED_AT)
+    store.deletions.record("req-1", "alice", ["a", "c"], REQUESTED_AT)
+    result = store.deletions.purge("req-1", "alice", ["a", "c"], REQUESTED_AT)
     assert result.rows_deleted == 2
-    remaining = store.execute("SELECT item_id FROM interactions WHERE user_id = 'alice'")
+    remaining = store.audit.query("SELECT item_id FROM interactions WHERE user_id = 'alice'")
     assert remaining == [("b",)]
-    assert store.interaction_count("bob") == 2
+    assert store.audit.interaction_count("bob") == 2
 
 
 def test_partial_purge_blocks_only_those_items_on_replay(store: Store) -> None:
@@ -247,16 +247,16 @@ def test_partial_purge_blocks_only_those_items_on_replay(store: Store) -> None:
     replay = ingest(store, alice + [click("alice", "new-item", 50, event_id="al-old-other")])
     # al-1 (item a) is blocked; al-2 and al-3 were kept (duplicates); the other old event is new.
     assert (replay.blocked, replay.duplicates, replay.inserted) == (1, 2, 1)
-    assert store.execute("SELECT count(*) FROM interactions WHERE user_id = 'alice' AND item_id = 'a'") == [
-        (0,)
-    ]
+    assert store.audit.query(
+        "SELECT count(*) FROM interactions WHERE user_id = 'alice' AND item_id = 'a'"
+    ) == [(0,)]
 
 
 def test_partial_purge_marks_user_for_reranking(store: Store) -> None:
     """Remaining history changed, so a 'deletion:' pending mark replaces the old trigger."""
     seed(store)
     forget(store, "alice", ["a"], request_id="req-7")
-    marks = {p.user_id: p.trigger_event_id for p in store.pending_recommendations(10)}
+    marks = {p.user_id: p.trigger_event_id for p in store.pending.due(10)}
     assert marks["alice"] == "deletion:req-7"
     assert marks["bob"] == "bob-2"
 
@@ -265,18 +265,18 @@ def test_partial_purge_removing_everything_leaves_no_deletion_mark(store: Store)
     """No interactions remain, so there is nothing to re-rank."""
     add_items(store, "a")
     ingest(store, [click("carol", "a", 10, event_id="c-1")])
-    assert store.clear_pending("carol", "c-1")
+    assert store.pending.clear("carol", "c-1")
     forget(store, "carol", ["a"])
-    assert store.pending_count() == 0
-    assert store.has_interactions("carol") is False
+    assert store.pending.count() == 0
+    assert store.retrieval.has_interactions("carol") is False
 
 
 def test_partial_purge_keeps_user_id_out_of_the_ledger(store: Store) -> None:
     """The ledger row forgets the raw user id after any purge, partial or not."""
     seed(store)
     forget(store, "alice", ["a"])
-    assert store.execute("SELECT user_id, stage FROM deletion_requests") == [(None, "purged")]
-    assert "deletion_requests.user_id" not in store.rows_mentioning("alice")
+    assert store.audit.query("SELECT user_id, stage FROM deletion_requests") == [(None, "purged")]
+    assert "deletion_requests.user_id" not in store.audit.rows_mentioning("alice")
 
 
 def test_partial_deleted_through_uses_only_the_deleted_items(store: Store) -> None:

@@ -7,11 +7,11 @@ from tests.streams.factories import add_items, click, ingest, item
 
 
 def stored_event_ids(store: Store) -> list[str]:
-    return [str(r[0]) for r in store.execute("SELECT event_id FROM interactions ORDER BY event_id")]
+    return [str(r[0]) for r in store.audit.query("SELECT event_id FROM interactions ORDER BY event_id")]
 
 
 def pending(store: Store) -> dict[str, str]:
-    return {p.user_id: p.trigger_event_id for p in store.pending_recommendations(100)}
+    return {p.user_id: p.trigger_event_id for p in store.pending.due(100)}
 
 
 # -- ingest_clicks ----------------------------------------------------------------------------
@@ -23,11 +23,11 @@ def test_ingest_stores_rows_and_offsets(store: Store) -> None:
         click("u1", "a", 1000, event_type="rating", rating=4.5, partition=0, offset=10),
         click("u2", "b", 2000, partition=1, offset=3),
     ]
-    result = store.ingest_clicks("clicks", rows, {0: 11, 1: 4, 2: 8})
+    result = store.ingest.clicks("clicks", rows, {0: 11, 1: 4, 2: 8})
     assert result == IngestResult(received=2, inserted=2, blocked=0, duplicates=0)
-    assert store.committed_offsets("clicks") == {0: 11, 1: 4, 2: 8}
-    assert store.committed_offsets("items") == {}
-    stored = store.execute(
+    assert store.ingest.committed_offsets("clicks") == {0: 11, 1: 4, 2: 8}
+    assert store.ingest.committed_offsets("items") == {}
+    stored = store.audit.query(
         "SELECT event_id, user_id, item_id, event_type, rating, ts, source_partition, source_offset "
         "FROM interactions ORDER BY ts"
     )
@@ -35,22 +35,22 @@ def test_ingest_stores_rows_and_offsets(store: Store) -> None:
         ("u1-a-rating-1000", "u1", "a", "rating", 4.5, 1000, 0, 10),
         ("u2-b-click-2000", "u2", "b", "click", None, 2000, 1, 3),
     ]
-    assert store.interaction_count() == 2
-    assert store.interaction_count("u1") == 1
+    assert store.audit.interaction_count() == 2
+    assert store.audit.interaction_count("u1") == 1
 
 
 def test_offsets_only_batch_advances_offsets(store: Store) -> None:
     """A batch whose records were all rejected still commits its offsets."""
-    result = store.ingest_clicks("clicks", [], {0: 42})
+    result = store.ingest.clicks("clicks", [], {0: 42})
     assert result == IngestResult(received=0, inserted=0, blocked=0, duplicates=0)
-    assert store.committed_offsets("clicks") == {0: 42}
+    assert store.ingest.committed_offsets("clicks") == {0: 42}
 
 
 def test_offsets_are_replaced_not_accumulated(store: Store) -> None:
     """A later batch moves the stored next offset forward for its partitions only."""
-    store.ingest_clicks("clicks", [], {0: 5, 1: 7})
-    store.ingest_clicks("clicks", [], {0: 9})
-    assert store.committed_offsets("clicks") == {0: 9, 1: 7}
+    store.ingest.clicks("clicks", [], {0: 5, 1: 7})
+    store.ingest.clicks("clicks", [], {0: 9})
+    assert store.ingest.committed_offsets("clicks") == {0: 9, 1: 7}
 
 
 def test_reingesting_same_event_ids_stores_nothing_new(store: Store) -> None:
@@ -59,8 +59,8 @@ def test_reingesting_same_event_ids_stores_nothing_new(store: Store) -> None:
     ingest(store, rows)
     again = ingest(store, rows + [click("u3", "c", 4)])
     assert again == IngestResult(received=4, inserted=1, blocked=0, duplicates=3)
-    assert store.interaction_count() == 4
-    assert store.distinct_event_ids() == 4
+    assert store.audit.interaction_count() == 4
+    assert store.audit.distinct_event_ids() == 4
 
 
 def test_duplicates_within_a_batch_are_stored_once(store: Store) -> None:
@@ -69,9 +69,9 @@ def test_duplicates_within_a_batch_are_stored_once(store: Store) -> None:
     copy = click("u1", "a", 1, offset=1)  # same event id, redelivered by the producer
     result = ingest(store, [first, copy, click("u1", "b", 2, offset=2)])
     assert result == IngestResult(received=3, inserted=2, blocked=0, duplicates=1)
-    assert store.interaction_count() == 2
+    assert store.audit.interaction_count() == 2
     # The first copy wins.
-    assert store.execute("SELECT source_offset FROM interactions WHERE item_id = 'a'") == [(0,)]
+    assert store.audit.query("SELECT source_offset FROM interactions WHERE item_id = 'a'") == [(0,)]
 
 
 def test_pending_has_one_row_per_user_pointing_at_their_last_event(store: Store) -> None:
@@ -84,7 +84,7 @@ def test_pending_has_one_row_per_user_pointing_at_their_last_event(store: Store)
         click("u2", "b", 9, event_id="e5"),
     ]
     ingest(store, rows)
-    assert store.pending_count() == 2
+    assert store.pending.count() == 2
     assert pending(store) == {"u1": "e4", "u2": "e5"}
 
 
@@ -98,62 +98,62 @@ def test_later_batch_replaces_pending_trigger(store: Store) -> None:
 def test_duplicate_only_batch_does_not_change_pending(store: Store) -> None:
     """Redelivered events do not re-mark a user who was already answered."""
     ingest(store, [click("u1", "a", 1, event_id="e1")])
-    assert store.clear_pending("u1", "e1")
+    assert store.pending.clear("u1", "e1")
     ingest(store, [click("u1", "a", 1, event_id="e1")])
-    assert store.pending_count() == 0
+    assert store.pending.count() == 0
 
 
 def test_clear_pending_only_clears_the_matching_trigger(store: Store) -> None:
     """A stale answer (older trigger) does not clear a user who clicked again meanwhile."""
     ingest(store, [click("u1", "a", 1, event_id="old")])
     ingest(store, [click("u1", "b", 2, event_id="new")])
-    assert store.clear_pending("u1", "old") is False
+    assert store.pending.clear("u1", "old") is False
     assert pending(store) == {"u1": "new"}
-    assert store.clear_pending("u1", "new") is True
+    assert store.pending.clear("u1", "new") is True
     assert pending(store) == {}
-    assert store.clear_pending("u1", "new") is False
+    assert store.pending.clear("u1", "new") is False
 
 
 def test_pending_recommendations_respects_limit(store: Store) -> None:
     """The recommend loop takes at most ``limit`` users."""
     ingest(store, [click(f"u{i}", "a", i) for i in range(5)])
-    assert len(store.pending_recommendations(3)) == 3
-    assert store.pending_count() == 5
+    assert len(store.pending.due(3)) == 3
+    assert store.pending.count() == 5
 
 
 # -- upsert_items ----------------------------------------------------------------------------------
 
 
 def catalog(store: Store) -> dict[str, tuple[str, list[str]]]:
-    rows = store.execute("SELECT item_id, title, categories FROM items ORDER BY item_id")
+    rows = store.audit.query("SELECT item_id, title, categories FROM items ORDER BY item_id")
     return {str(i): (str(t), list(c)) for i, t, c in rows}
 
 
 def test_upsert_items_last_value_per_item_wins(store: Store) -> None:
     """Within one batch, the last row for an item is the one stored."""
-    count = store.upsert_items(
+    count = store.ingest.items(
         "items",
         [item("m1", "First", ["A"]), item("m2", "Other"), item("m1", "Second", ["B", "C"])],
         {0: 3},
     )
     assert count == 2
     assert catalog(store) == {"m1": ("Second", ["B", "C"]), "m2": ("Other", [])}
-    assert store.committed_offsets("items") == {0: 3}
+    assert store.ingest.committed_offsets("items") == {0: 3}
 
 
 def test_upsert_replaces_title_and_categories(store: Store) -> None:
     """A later batch replaces the whole entry (categories are not merged)."""
-    store.upsert_items("items", [item("m1", "Old", ["Drama", "War"])], {0: 1})
-    store.upsert_items("items", [item("m1", "New", ["Comedy"])], {0: 2})
+    store.ingest.items("items", [item("m1", "Old", ["Drama", "War"])], {0: 1})
+    store.ingest.items("items", [item("m1", "New", ["Comedy"])], {0: 2})
     assert catalog(store) == {"m1": ("New", ["Comedy"])}
-    assert store.committed_offsets("items") == {0: 2}
+    assert store.ingest.committed_offsets("items") == {0: 2}
 
 
 def test_item_attributes_are_stored_as_json(store: Store) -> None:
     """Attributes survive as a JSON object."""
     row = item("m1")
-    store.upsert_items("items", [type(row)("m1", "T", "desc", ("A",), {"year": 1995})], {})
-    assert store.execute("SELECT description, attributes FROM items") == [("desc", '{"year": 1995}')]
+    store.ingest.items("items", [type(row)("m1", "T", "desc", ("A",), {"year": 1995})], {})
+    assert store.audit.query("SELECT description, attributes FROM items") == [("desc", '{"year": 1995}')]
 
 
 # -- reset_stale_offsets ------------------------------------------------------------------------
@@ -161,19 +161,19 @@ def test_item_attributes_are_stored_as_json(store: Store) -> None:
 
 def test_reset_stale_offsets_removes_only_offsets_beyond_the_end(store: Store) -> None:
     """A recreated topic (end below our offset) resets that partition only; equal is not stale."""
-    store.ingest_clicks("clicks", [], {0: 10, 1: 5, 2: 3})
-    store.upsert_items("items", [], {0: 50})
-    stale = store.reset_stale_offsets("clicks", {0: 10, 1: 2, 2: 100})
+    store.ingest.clicks("clicks", [], {0: 10, 1: 5, 2: 3})
+    store.ingest.items("items", [], {0: 50})
+    stale = store.ingest.reset_stale_offsets("clicks", {0: 10, 1: 2, 2: 100})
     assert stale == [1]
-    assert store.committed_offsets("clicks") == {0: 10, 2: 3}
-    assert store.committed_offsets("items") == {0: 50}
+    assert store.ingest.committed_offsets("clicks") == {0: 10, 2: 3}
+    assert store.ingest.committed_offsets("items") == {0: 50}
 
 
 def test_reset_stale_offsets_noop_when_all_within_range(store: Store) -> None:
     """Nothing is reset when every stored offset is at or below the end."""
-    store.ingest_clicks("clicks", [], {0: 4})
-    assert store.reset_stale_offsets("clicks", {0: 4}) == []
-    assert store.committed_offsets("clicks") == {0: 4}
+    store.ingest.clicks("clicks", [], {0: 4})
+    assert store.ingest.reset_stale_offsets("clicks", {0: 4}) == []
+    assert store.ingest.committed_offsets("clicks") == {0: 4}
 
 
 # -- history ------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_reset_stale_offsets_noop_when_all_within_range(store: Store) -> None:
 
 def test_history_is_oldest_first_limited_and_catalogued_only(store: Store) -> None:
     """The newest ``limit`` catalogued interactions, returned oldest -> newest."""
-    store.upsert_items("items", [item("a", "Alpha", ["X", "Y"]), item("b", "Beta"), item("c", "Gamma")], {})
+    store.ingest.items("items", [item("a", "Alpha", ["X", "Y"]), item("b", "Beta"), item("c", "Gamma")], {})
     ingest(
         store,
         [
@@ -193,7 +193,7 @@ def test_history_is_oldest_first_limited_and_catalogued_only(store: Store) -> No
             click("u2", "a", 500),
         ],
     )
-    full = store.history("u1", 10)
+    full = store.retrieval.history("u1", 10)
     assert [(h.item.item_id, h.ts) for h in full] == [("a", 100), ("b", 200), ("c", 300)]
     assert full[0].item.title == "Alpha"
     assert full[0].item.categories == ("X", "Y")
@@ -201,18 +201,18 @@ def test_history_is_oldest_first_limited_and_catalogued_only(store: Store) -> No
     assert full[1].rating == 2.0
     assert full[2].event_type == "like"
     assert full[2].rating is None
-    last_two = store.history("u1", 2)
+    last_two = store.retrieval.history("u1", 2)
     assert [h.item.item_id for h in last_two] == ["b", "c"]
 
 
 def test_history_of_unknown_user_is_empty(store: Store) -> None:
     """No interactions, no history."""
     add_items(store, "a")
-    assert store.history("nobody", 5) == []
+    assert store.retrieval.history("nobody", 5) == []
 
 
 def test_history_breaks_ts_ties_by_offset(store: Store) -> None:
     """Events with the same ts keep their log order."""
     add_items(store, "a", "b")
     ingest(store, [click("u1", "b", 100, offset=900), click("u1", "a", 100, offset=901)])
-    assert [h.item.item_id for h in store.history("u1", 5)] == ["b", "a"]
+    assert [h.item.item_id for h in store.retrieval.history("u1", 5)] == ["b", "a"]

@@ -73,12 +73,12 @@ def by_id(candidates: list[Candidate]) -> dict[str, Candidate]:
 
 def test_cooccurrence_first_then_popularity(world: Store) -> None:
     """n=4 -> 3 co-occurrence slots (3, 4, 5 by score), then the most popular remaining item."""
-    assert ids(world.candidates("alice", 4, popularity_window_ms=WINDOW)) == ["3", "4", "5", "6"]
+    assert ids(world.retrieval.candidates("alice", 4, popularity_window_ms=WINDOW)) == ["3", "4", "5", "6"]
 
 
 def test_cooccurrence_scores_are_the_hand_computed_ones(world: Store) -> None:
     """co(c) = sum over seeds of #users who liked both; dislikes and low ratings add nothing."""
-    found = by_id(world.candidates("alice", 10, popularity_window_ms=WINDOW))
+    found = by_id(world.retrieval.candidates("alice", 10, popularity_window_ms=WINDOW))
     assert {i: c.cooccurrence for i, c in found.items()} == {
         "3": 4.0,
         "4": 2.0,
@@ -91,57 +91,64 @@ def test_cooccurrence_scores_are_the_hand_computed_ones(world: Store) -> None:
 
 def test_popularity_counts_recent_events_only(world: Store) -> None:
     """The window is in event time relative to the newest event: dave's old clicks on 7 drop out."""
-    recent = by_id(world.candidates("alice", 10, popularity_window_ms=WINDOW))
+    recent = by_id(world.retrieval.candidates("alice", 10, popularity_window_ms=WINDOW))
     assert recent["6"].popularity == 6.0
     assert recent["7"].popularity == 1.0
     assert recent["3"].popularity == 2.0
-    all_time = by_id(world.candidates("alice", 10, popularity_window_ms=ALL_TIME))
+    all_time = by_id(world.retrieval.candidates("alice", 10, popularity_window_ms=ALL_TIME))
     assert all_time["7"].popularity == 9.0
 
 
 def test_window_changes_which_popular_item_fills_the_slot(world: Store) -> None:
     """With an all-time window, 7 (9 events) beats 6 (6 events) for the popularity slot."""
-    assert ids(world.candidates("alice", 4, popularity_window_ms=ALL_TIME)) == ["3", "4", "5", "7"]
+    assert ids(world.retrieval.candidates("alice", 4, popularity_window_ms=ALL_TIME)) == ["3", "4", "5", "7"]
 
 
 def test_excludes_seen_items_including_dislikes(world: Store) -> None:
     """alice's liked 1, 2 and disliked 9 (the most popular item) are never candidates."""
-    found = ids(world.candidates("alice", 100, popularity_window_ms=WINDOW))
+    found = ids(world.retrieval.candidates("alice", 100, popularity_window_ms=WINDOW))
     assert not {"1", "2", "9"} & set(found)
 
 
 def test_only_catalogued_items(world: Store) -> None:
     """'x' co-occurs with alice's seeds (bob liked it) but has no catalog entry."""
-    assert "x" not in ids(world.candidates("alice", 100, popularity_window_ms=WINDOW))
+    assert "x" not in ids(world.retrieval.candidates("alice", 100, popularity_window_ms=WINDOW))
 
 
 def test_returns_every_unseen_catalogued_item_when_n_is_large(world: Store) -> None:
     """Zero-signal items still fill slots; the order is co-occurrence, then popularity, then id."""
-    assert ids(world.candidates("alice", 100, popularity_window_ms=WINDOW)) == ["3", "4", "5", "6", "7", "8"]
+    assert ids(world.retrieval.candidates("alice", 100, popularity_window_ms=WINDOW)) == [
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7])
 def test_never_more_than_n(world: Store, n: int) -> None:
     """Exactly min(n, #unseen catalogued items) candidates, without duplicates."""
-    found = ids(world.candidates("alice", n, popularity_window_ms=WINDOW))
+    found = ids(world.retrieval.candidates("alice", n, popularity_window_ms=WINDOW))
     assert len(found) == min(n, 6)
     assert len(set(found)) == len(found)
 
 
 def test_small_n_prefers_cooccurrence(world: Store) -> None:
     """n=1 gives the single best co-occurring item."""
-    assert ids(world.candidates("alice", 1, popularity_window_ms=WINDOW)) == ["3"]
+    assert ids(world.retrieval.candidates("alice", 1, popularity_window_ms=WINDOW)) == ["3"]
 
 
 def test_is_deterministic(world: Store) -> None:
     """The same state gives the same list (ties broken by item id)."""
-    first = world.candidates("alice", 5, popularity_window_ms=WINDOW)
-    assert all(world.candidates("alice", 5, popularity_window_ms=WINDOW) == first for _ in range(3))
+    first = world.retrieval.candidates("alice", 5, popularity_window_ms=WINDOW)
+    assert all(world.retrieval.candidates("alice", 5, popularity_window_ms=WINDOW) == first for _ in range(3))
 
 
 def test_cold_user_gets_pure_popularity(world: Store) -> None:
     """A user without history gets the catalog by recent popularity, ties by item id."""
-    found = world.candidates("newcomer", 4, popularity_window_ms=WINDOW)
+    found = world.retrieval.candidates("newcomer", 4, popularity_window_ms=WINDOW)
     # Recent counts: 9 -> 11 (dave 10 + alice), 1 -> 7 (6 users + zed), 2 -> 5, 6 -> 6.
     assert ids(found) == ["9", "1", "6", "2"]
     assert all(c.cooccurrence == 0.0 for c in found)
@@ -150,8 +157,8 @@ def test_cold_user_gets_pure_popularity(world: Store) -> None:
 
 def test_candidate_carries_item_text(store: Store) -> None:
     """Candidates carry the catalog text the prompt needs."""
-    store.upsert_items("items", [item("m1", "Heat (1995)", ["Action", "Crime"])], {})
-    (candidate,) = store.candidates("anyone", 3, popularity_window_ms=WINDOW)
+    store.ingest.items("items", [item("m1", "Heat (1995)", ["Action", "Crime"])], {})
+    (candidate,) = store.retrieval.candidates("anyone", 3, popularity_window_ms=WINDOW)
     assert candidate.item.item_id == "m1"
     assert candidate.item.title == "Heat (1995)"
     assert candidate.item.categories == ("Action", "Crime")
@@ -160,11 +167,11 @@ def test_candidate_carries_item_text(store: Store) -> None:
 def test_empty_catalog_gives_no_candidates(store: Store) -> None:
     """No items, nothing to retrieve (even with interactions)."""
     ingest(store, [click("u", "a", 1)])
-    assert store.candidates("u", 5, popularity_window_ms=WINDOW) == []
+    assert store.retrieval.candidates("u", 5, popularity_window_ms=WINDOW) == []
 
 
 def test_seen_everything_gives_no_candidates(store: Store) -> None:
     """A user who interacted with the whole catalog gets nothing."""
     add_items(store, "a", "b")
     ingest(store, [click("u", "a", 1), click("u", "b", 2, event_type="dislike")])
-    assert store.candidates("u", 5, popularity_window_ms=WINDOW) == []
+    assert store.retrieval.candidates("u", 5, popularity_window_ms=WINDOW) == []

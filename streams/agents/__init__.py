@@ -1,0 +1,37 @@
+"""The worker's Faust agents and tasks, one module each, all sharing one :class:`Runtime`.
+
+* ``clicks``: ``clicks`` -> validated micro-batches -> DuckDB (the ingest agent);
+* ``catalog``: ``items`` -> the catalog;
+* ``deletions``: "forget me" requests -> ledger -> purge -> ``deletion-status``;
+* ``recommend``: pending users -> candidates -> Triton scores -> ``recommendations``;
+* ``summarize``: live recurrent preference summaries; ``backfill``: backfill jobs;
+* ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries).
+
+``streams.app`` wires them; each module's ``register`` adds its agents to a ``faust.App``.
+Import from here: ``from streams.agents import Runtime, clicks``.
+"""
+
+from streams.agents import backfill, catalog, clicks, deletions, recommend, status, summarize
+from streams.agents.backfill import BackfillJob, Backfills
+from streams.agents.recommend import Recommender, popularity_scores, rank
+from streams.agents.runtime import Runtime, Topics, declare_topics
+from streams.agents.summarize import Summaries
+
+__all__ = [
+    "BackfillJob",
+    "Backfills",
+    "Recommender",
+    "Runtime",
+    "Summaries",
+    "Topics",
+    "backfill",
+    "catalog",
+    "clicks",
+    "declare_topics",
+    "deletions",
+    "popularity_scores",
+    "rank",
+    "recommend",
+    "status",
+    "summarize",
+]

@@ -1,0 +1,25 @@
+"""How the worker's agents consume and publish without losing a record (Faust side).
+
+* ``batching``: micro-batches, "skip what is already applied", dead letters with reasons, and
+  offsets that advance over rejected records too;
+* ``publish``: sends that wait for the broker's acknowledgement;
+* ``durable``: retry a durable write, or fail-stop before Kafka commits what was not stored.
+
+Import from here: ``from streams.delivery import split_batch, durably``.
+"""
+
+from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, micro_batches, split_batch
+from streams.delivery.durable import FAIL_STOP_EXIT_CODE, durably
+from streams.delivery.publish import send_and_wait, send_dead_letters
+
+__all__ = [
+    "FAIL_STOP_EXIT_CODE",
+    "Accepted",
+    "ParsedBatch",
+    "RawMessage",
+    "durably",
+    "micro_batches",
+    "send_and_wait",
+    "send_dead_letters",
+    "split_batch",
+]

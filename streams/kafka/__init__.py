@@ -1,0 +1,12 @@
+"""Short-lived Kafka clients (confluent-kafka): topic admin, a paced producer, a topic reader.
+
+Used by the CLI, the replay, the supervisor, benchmarks and tests, i.e. processes that should
+not join a consumer group or start Faust. The worker's own consuming and publishing is Faust's,
+in ``streams.delivery``. Import from here: ``from streams.kafka import TopicReader``.
+"""
+
+from streams.kafka.admin import end_offsets, ensure_topics
+from streams.kafka.producer import ContractProducer
+from streams.kafka.reader import Record, TopicReader
+
+__all__ = ["ContractProducer", "Record", "TopicReader", "end_offsets", "ensure_topics"]

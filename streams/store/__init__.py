@@ -1,0 +1,29 @@
+"""The DuckDB store: the worker's system of record and its single writer.
+
+Only ``streams`` writes DuckDB, and inside ``streams`` only this package holds SQL. Import from
+here: ``from streams.store import Store, ClickRow``.
+"""
+
+from streams.store.async_store import AsyncStore
+from streams.store.deletions import DeletionRecord, PurgeResult
+from streams.store.ingest import ClickRow, IngestResult, ItemRow
+from streams.store.pending import PendingRecommendation
+from streams.store.retrieval import Candidate
+from streams.store.schema import SCHEMA_VERSION
+from streams.store.store import Store
+from streams.store.summaries import SummaryRow, SummaryWork
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncStore",
+    "Candidate",
+    "ClickRow",
+    "DeletionRecord",
+    "IngestResult",
+    "ItemRow",
+    "PendingRecommendation",
+    "PurgeResult",
+    "Store",
+    "SummaryRow",
+    "SummaryWork",
+]
