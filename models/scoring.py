@@ -35,7 +35,7 @@ from models.loading import load_causal_lm
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["ANSWER_YES", "ANSWER_NO", "Scorer", "ScorerConfig", "answer_token_ids"]
+__all__ = ["ANSWER_YES", "ANSWER_NO", "Scorer", "ScorerConfig", "answer_token_ids", "yes_no_logit"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,17 @@ def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], lis
     return yes, no
 
 
+def yes_no_logit(answer_logits: torch.Tensor, n_yes: int) -> torch.Tensor:
+    """[n, K] logits of the answer tokens (Yes variants first) -> [n] log P(Yes) - log P(No).
+
+    The one definition of the answer: scoring takes its sigmoid, training its cross-entropy,
+    so the probability a fine-tuned adapter learns is exactly the one serving reads.
+    """
+    yes = torch.logsumexp(answer_logits[:, :n_yes], dim=-1)
+    no = torch.logsumexp(answer_logits[:, n_yes:], dim=-1)
+    return yes - no
+
+
 class Scorer:
     """Scores candidates for one context with a causal LM; stateless between calls."""
 
@@ -129,7 +140,7 @@ class Scorer:
 
     # -- tokenization, shared by both paths -------------------------------------------------
 
-    def _tokenize(self, context: str, candidates: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+    def tokenize(self, context: str, candidates: Sequence[str]) -> tuple[list[int], list[list[int]]]:
         if not candidates:
             raise ScoringInputError("candidates must not be empty")
         if len(candidates) > self.config.max_candidates:
@@ -158,7 +169,7 @@ class Scorer:
         return context_ids, candidate_ids
 
     @staticmethod
-    def _pad_right(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pad_right(sequences: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ids [n, L] and mask [n, L] right-padded with 0, plus each sequence's length."""
         lengths = torch.tensor([len(s) for s in sequences])
         width = int(lengths.max())
@@ -174,9 +185,20 @@ class Scorer:
 
     def _probabilities(self, answer_logits: torch.Tensor) -> torch.Tensor:
         """[n, K] logits of the answer tokens (Yes variants first) -> [n] P(Yes)."""
-        yes = torch.logsumexp(answer_logits[:, : self._n_yes], dim=-1)
-        no = torch.logsumexp(answer_logits[:, self._n_yes :], dim=-1)
-        return torch.sigmoid(yes - no)  # == softmax over (yes, no), taking the yes half
+        # sigmoid(yes - no) == softmax over (yes, no), taking the yes half
+        return torch.sigmoid(yes_no_logit(answer_logits, self._n_yes))
+
+    def answer_logit(self, last_hidden: torch.Tensor) -> torch.Tensor:
+        """[n, hidden] final hidden states at the answer position -> [n] Yes-minus-No logit.
+
+        Only the answer rows of the lm_head are multiplied. Differentiable, so training calls
+        it too.
+        """
+        bias = None if self._head.bias is None else self._head.bias[self._answer_rows]
+        logits = torch.nn.functional.linear(last_hidden, self._head.weight[self._answer_rows], bias)
+        if self._softcap:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return yes_no_logit(logits, self._n_yes)
 
     def _batches(self, n: int) -> list[slice]:
         step = self.config.candidate_batch_size
@@ -187,7 +209,7 @@ class Scorer:
     @torch.inference_mode()
     def score(self, context: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
         """P(Yes) per candidate (float32, shape [N]), running the context only once."""
-        context_ids, candidate_ids = self._tokenize(context, candidates)
+        context_ids, candidate_ids = self.tokenize(context, candidates)
         prefix_len = len(context_ids)
 
         # 1. Run the shared prefix once and keep its KV cache (batch of one).
@@ -196,7 +218,7 @@ class Scorer:
 
         out = torch.empty(len(candidate_ids), dtype=torch.float32)
         for batch in self._batches(len(candidate_ids)):
-            ids, mask, lengths = self._to_device(*self._pad_right(candidate_ids[batch]))
+            ids, mask, lengths = self._to_device(*self.pad_right(candidate_ids[batch]))
             n, width = ids.shape
             # 2. Repeat the prefix cache over this batch of candidates. The repeat is in
             #    place and the forward pass appends to the cache, so work on a copy.
@@ -217,11 +239,7 @@ class Scorer:
             ).last_hidden_state
             # 4. Logits only at each candidate's last token, only for the answer tokens.
             last = hidden[torch.arange(n, device=self.device), lengths - 1]
-            bias = None if self._head.bias is None else self._head.bias[self._answer_rows]
-            logits = torch.nn.functional.linear(last, self._head.weight[self._answer_rows], bias)
-            if self._softcap:
-                logits = torch.tanh(logits / self._softcap) * self._softcap
-            out[batch] = self._probabilities(logits).float().cpu()
+            out[batch] = torch.sigmoid(self.answer_logit(last)).float().cpu()
         return out.numpy()
 
     # -- the reference path ------------------------------------------------------------------
@@ -229,11 +247,11 @@ class Scorer:
     @torch.inference_mode()
     def score_naive(self, context: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
         """Same result as :meth:`score`, the plain way: full prompts, full-vocabulary logits."""
-        context_ids, candidate_ids = self._tokenize(context, candidates)
+        context_ids, candidate_ids = self.tokenize(context, candidates)
         out = torch.empty(len(candidate_ids), dtype=torch.float32)
         for batch in self._batches(len(candidate_ids)):
             ids, mask, lengths = self._to_device(
-                *self._pad_right([context_ids + c for c in candidate_ids[batch]])
+                *self.pad_right([context_ids + c for c in candidate_ids[batch]])
             )
             logits = self.model(input_ids=ids, attention_mask=mask).logits  # [n, L, vocab]
             last = logits[torch.arange(ids.shape[0], device=self.device), lengths - 1]

@@ -15,7 +15,7 @@ import triton_python_backend_utils as pb_utils
 
 from serving.exceptions import ContractError
 
-__all__ = ["input_array", "error_response"]
+__all__ = ["input_array", "optional_input_array", "error_response"]
 
 
 def input_array(request: Any, name: str) -> npt.NDArray[Any]:
@@ -24,6 +24,12 @@ def input_array(request: Any, name: str) -> npt.NDArray[Any]:
     if tensor is None:
         raise ContractError(f"missing input {name}")
     return np.asarray(tensor.as_numpy())
+
+
+def optional_input_array(request: Any, name: str) -> npt.NDArray[Any] | None:
+    """The named input as a numpy array, or None when the request does not carry it."""
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else np.asarray(tensor.as_numpy())
 
 
 def error_response(message: str, code: Any) -> Any:

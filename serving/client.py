@@ -18,13 +18,18 @@ import tritonclient.grpc.aio as grpcclient
 
 from serving._grpc import TritonModelClient, model_identity
 from serving.contract import (
+    ADAPTER_SET,
     CANDIDATES,
     CONTEXT,
+    CONTEXT_ITEMS,
+    EXCLUDED_SHARDS,
     MODEL_ID,
     MODEL_NAME,
     PROBABILITIES,
+    SHARD_WEIGHTS,
     decode_probabilities,
     decode_texts,
+    encode_shards,
     encode_texts,
 )
 from serving.exceptions import ContractError, ScoringUnavailable
@@ -38,6 +43,8 @@ class ScoreResult:
     model_name: str  # "<triton model>/<LM>", e.g. "recommender/SmolLM2-135M-Instruct"
     model_version: str  # the Triton model version that answered
     latency_ms: float  # client-side round trip
+    adapter_set: str = "zero-shot"  # the adapter set version that scored, or "zero-shot"
+    shard_weights: tuple[float, ...] = ()  # the per-shard APA weights of this request
 
 
 class RecommenderClient(TritonModelClient):
@@ -46,8 +53,18 @@ class RecommenderClient(TritonModelClient):
     def __init__(self, url: str, model_name: str = MODEL_NAME, timeout_s: float = 30.0) -> None:
         super().__init__(url, model_name, timeout_s)
 
-    async def score(self, context: str, candidates: Sequence[str]) -> ScoreResult:
-        """P(Yes) for each candidate appended to ``context``, in candidate order."""
+    async def score(
+        self,
+        context: str,
+        candidates: Sequence[str],
+        context_items: Sequence[str] = (),
+        excluded_shards: Sequence[int] = (),
+    ) -> ScoreResult:
+        """P(Yes) for each candidate appended to ``context``, in candidate order.
+
+        ``context_items`` (the item ids shown in the context) select the adapter weights;
+        ``excluded_shards`` are never used for this request.
+        """
         texts = encode_texts(list(candidates))
         inputs = [
             grpcclient.InferInput(CONTEXT.name, [1], CONTEXT.triton_dtype),
@@ -55,10 +72,23 @@ class RecommenderClient(TritonModelClient):
         ]
         inputs[0].set_data_from_numpy(encode_texts([context]))
         inputs[1].set_data_from_numpy(texts)
-        result, latency_ms = await self._triton.infer(inputs, [PROBABILITIES.name, MODEL_ID.name])
+        if context_items:
+            items = encode_texts(list(context_items))
+            inputs.append(grpcclient.InferInput(CONTEXT_ITEMS.name, [len(items)], CONTEXT_ITEMS.triton_dtype))
+            inputs[-1].set_data_from_numpy(items)
+        if excluded_shards:
+            shards = encode_shards(excluded_shards)
+            inputs.append(
+                grpcclient.InferInput(EXCLUDED_SHARDS.name, [len(shards)], EXCLUDED_SHARDS.triton_dtype)
+            )
+            inputs[-1].set_data_from_numpy(shards)
+        outputs = [PROBABILITIES.name, MODEL_ID.name, ADAPTER_SET.name, SHARD_WEIGHTS.name]
+        result, latency_ms = await self._triton.infer(inputs, outputs)
         try:
             probabilities = decode_probabilities(result.as_numpy(PROBABILITIES.name), len(texts))
             model_ids = decode_texts(result.as_numpy(MODEL_ID.name), MODEL_ID.name)
+            sets = decode_texts(result.as_numpy(ADAPTER_SET.name), ADAPTER_SET.name)
+            weights = result.as_numpy(SHARD_WEIGHTS.name)
         except ContractError as exc:
             # The server answered, but not in the shape the contract promises: a deployment
             # mismatch, not something the caller did.
@@ -69,4 +99,6 @@ class RecommenderClient(TritonModelClient):
             model_name=model_name,
             model_version=version,
             latency_ms=latency_ms,
+            adapter_set=sets[0] if sets else "zero-shot",
+            shard_weights=tuple(float(w) for w in (weights if weights is not None else ())),
         )

@@ -20,12 +20,17 @@ import numpy.typing as npt
 from serving.exceptions import ContractError
 
 __all__ = [
+    "ADAPTER_SET",
     "CANDIDATES",
     "CONTEXT",
+    "CONTEXT_ITEMS",
+    "EXCLUDED_SHARDS",
     "INPUTS",
     "MODEL_ID",
     "MODEL_NAME",
+    "OPTIONAL_INPUTS",
     "OUTPUTS",
+    "SHARD_WEIGHTS",
     "PROBABILITIES",
     "PROMPTS",
     "SUMMARIES",
@@ -36,8 +41,10 @@ __all__ = [
     "decode_context",
     "decode_probabilities",
     "decode_summaries",
+    "decode_shards",
     "decode_texts",
     "encode_probabilities",
+    "encode_shards",
     "encode_texts",
 ]
 
@@ -62,12 +69,20 @@ class TensorSpec:
 # Inputs: one user context (the prompt prefix) and the N candidate suffixes.
 CONTEXT = TensorSpec("CONTEXT", "BYTES", np.object_, (1,))
 CANDIDATES = TensorSpec("CANDIDATES", "BYTES", np.object_, (-1,))
-# Outputs: P(Yes) per candidate, in input order, and which LM produced them.
+# Optional inputs of the adapter set: the item ids shown in the context (their vectors give the
+# APA weights) and shards that must not score (dirty after a deletion). Absent = none.
+CONTEXT_ITEMS = TensorSpec("CONTEXT_ITEMS", "BYTES", np.object_, (-1,))
+EXCLUDED_SHARDS = TensorSpec("EXCLUDED_SHARDS", "INT32", np.int32, (-1,))
+# Outputs: P(Yes) per candidate, in input order, which LM produced them, the adapter set that
+# did ("zero-shot" when none is served) and its per-shard weights for this request.
 PROBABILITIES = TensorSpec("PROBABILITIES", "FP32", np.float32, (-1,))
 MODEL_ID = TensorSpec("MODEL_ID", "BYTES", np.object_, (1,))
+ADAPTER_SET = TensorSpec("ADAPTER_SET", "BYTES", np.object_, (1,))
+SHARD_WEIGHTS = TensorSpec("SHARD_WEIGHTS", "FP32", np.float32, (-1,))
 
-INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES)
-OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID)
+INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES, CONTEXT_ITEMS, EXCLUDED_SHARDS)
+OPTIONAL_INPUTS: tuple[TensorSpec, ...] = (CONTEXT_ITEMS, EXCLUDED_SHARDS)
+OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID, ADAPTER_SET, SHARD_WEIGHTS)
 
 # The summarizer: N prompts in, N summaries out (same order), plus the same MODEL_ID tensor.
 # One request is one batch of prompts (max_batch_size 0, like the recommender), so a caller
@@ -136,3 +151,18 @@ def decode_summaries(array: npt.NDArray[Any] | None, expected: int) -> list[str]
     if len(texts) != expected:
         raise ContractError(f"{SUMMARIES.name} has {len(texts)} texts for {expected} prompts")
     return texts
+
+
+def encode_shards(shards: Sequence[int]) -> npt.NDArray[np.int32]:
+    """Shard numbers -> the EXCLUDED_SHARDS tensor (1-D int32)."""
+    return np.asarray(list(shards), dtype=np.int32).reshape(-1)
+
+
+def decode_shards(array: npt.NDArray[Any] | None) -> list[int]:
+    """The EXCLUDED_SHARDS tensor (absent = none) -> distinct non-negative shard numbers."""
+    if array is None:
+        return []
+    values = np.asarray(array).reshape(-1)
+    if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0):
+        raise ContractError(f"{EXCLUDED_SHARDS.name} must hold non-negative integers")
+    return sorted({int(v) for v in values})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ENV_ADAPTERS_DIR",
     "ENV_DATA_DIR",
     "ENV_MODEL_PATH",
     "ENV_SUMMARIZER_MODEL_PATH",
@@ -26,6 +27,9 @@ ENV_DATA_DIR = "STREAMREC_DATA_DIR"
 ENV_MODEL_PATH = "STREAMREC_MODEL_PATH"
 ENV_TORCH_THREADS = "STREAMREC_TORCH_THREADS"
 ENV_DEVICE = "STREAMREC_DEVICE"
+# Where adapter sets live (``serving.adapters``); default <data dir>/adapters. ``streamrec up``
+# sets it to the worker's data dir, which may differ from the model cache dir Triton uses.
+ENV_ADAPTERS_DIR = "STREAMREC_ADAPTERS_DIR"
 # The summarizer may run a different (larger) LM than the scorer; unset, it follows
 # STREAMREC_MODEL_PATH so that one variable still swaps the whole server's model (tests).
 ENV_SUMMARIZER_MODEL_PATH = "STREAMREC_SUMMARIZER_MODEL_PATH"
@@ -41,6 +45,11 @@ class RecommenderSettings:
     torch_threads: int | None = None  # None: torch's default (all cores)
     max_candidates: int = 512
     device: str = "auto"  # auto: CUDA when the server has a GPU (production image), else CPU
+    adapters_dir: Path | None = None  # None: <data_dir>/adapters
+
+    @property
+    def adapters_root(self) -> Path:
+        return self.adapters_dir if self.adapters_dir is not None else self.data_dir / "adapters"
 
     def __post_init__(self) -> None:
         if self.torch_threads is not None and self.torch_threads < 1:
@@ -71,12 +80,14 @@ class RecommenderSettings:
         threads = pick(ENV_TORCH_THREADS, "torch_threads")
         max_candidates = pick(None, "max_candidates")
         device = pick(ENV_DEVICE, "device")
+        adapters_dir = pick(ENV_ADAPTERS_DIR, "adapters_dir")
         return cls(
             data_dir=Path(data_dir).expanduser() if data_dir else DEFAULT_DATA_DIR,
             model_path=Path(model_path).expanduser() if model_path else None,
             torch_threads=to_int("torch_threads", threads) if threads else None,
             max_candidates=to_int("max_candidates", max_candidates) if max_candidates else 512,
             device=device or "auto",
+            adapters_dir=Path(adapters_dir).expanduser() if adapters_dir else None,
         )
 
 

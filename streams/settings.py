@@ -183,6 +183,16 @@ class Settings:
         return self.data_dir / "streamrec.duckdb"
 
     @property
+    def adapters_dir(self) -> Path:
+        """Where adapter sets are written (and, locally, where Triton reads them)."""
+        return self.data_dir / "adapters"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Training snapshots exported by the worker; deleted after each training run."""
+        return self.data_dir / "snapshots"
+
+    @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
 

@@ -69,7 +69,7 @@ class Recommender:
     prompt_config: PromptConfig
     breaker_open_until: float = 0.0
 
-    async def score(self, context: str, texts: list[str]) -> ScoreResult | None:
+    async def score(self, context: str, texts: list[str], context_items: list[str]) -> ScoreResult | None:
         """Score through Triton with retries; None means "use the fallback"."""
         settings = self.runtime.settings
         if time.monotonic() < self.breaker_open_until:
@@ -78,7 +78,7 @@ class Recommender:
         for attempt in range(settings.score_retries + 1):
             try:
                 with metrics.SCORE_SECONDS.time():
-                    return await self.client.score(context, texts)
+                    return await self.client.score(context, texts, context_items)
             except ScoringRejected as exc:
                 # The request itself is invalid; retrying it cannot help. Fall back for this
                 # user only (the breaker stays closed: Triton is healthy).
@@ -114,11 +114,14 @@ class Recommender:
         result = await self.score(
             build_context(history, self.prompt_config, summary=summary.summary if summary else None),
             [build_candidate(c.item, self.prompt_config) for c in candidates],
+            # The items the prompt shows choose the adapter weights (APA).
+            [entry.item.item_id for entry in history[-self.prompt_config.max_recent :]],
         )
         if result is not None:
             scores, model, fallback = (
                 result.probabilities,
-                ModelRef(name=result.model_name, version=result.model_version),
+                # version: the adapter set that scored ("zero-shot" without one).
+                ModelRef(name=result.model_name, version=result.adapter_set),
                 False,
             )
         else:

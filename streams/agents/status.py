@@ -7,6 +7,8 @@ supervisor's readiness check, dashboards) asks the worker instead of opening the
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import asdict
 from typing import Any
 
 import faust
@@ -95,6 +97,15 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfi
         async def get(self, request: Request, user_id: str) -> Response:
             rows = await runtime.store.run(lambda s: s.summaries.chain(user_id))
             return self.json([row.__dict__ for row in rows])
+
+    @app.page("/adapters/snapshot/")
+    class ExportSnapshot(View):
+        """POST: export the training data at the current watermark for a trainer (adapters)."""
+
+        async def post(self, request: Request) -> Response:
+            directory = runtime.settings.snapshots_dir / uuid.uuid4().hex[:12]
+            info = await runtime.store.run(lambda s: s.snapshots.export(directory))
+            return self.json(asdict(info), status=201)
 
     @app.page("/metrics/")
     async def prometheus(web: View, request: Request) -> Response:

@@ -1,13 +1,14 @@
-"""The ``streamrec`` command line: up, worker, demo, replay, tail, forget, summarize, status, eval.
+"""The ``streamrec`` command line: up, worker, demo, replay, tail, forget, summarize, status, eval, adapters.
 
 Each command group lives in its own module (``stack``, ``data``, ``summaries``, ``demo``,
-``evaluate``); this module only assembles them, in the order ``--help`` lists them.
+``evaluate``, ``adapters``); this module only assembles them, in the order ``--help`` lists them.
 """
 
 from __future__ import annotations
 
 import typer
 
+from streams.cli import adapters
 from streams.cli.data import forget, replay, tail
 from streams.cli.demo import demo
 from streams.cli.evaluate import eval_command
@@ -24,6 +25,7 @@ app = typer.Typer(
 for command in (up, worker, demo, replay, tail, forget, summarize, status):
     app.command()(command)
 app.command(name="eval")(eval_command)
+app.add_typer(adapters.app, name="adapters")
 
 
 def main() -> None:

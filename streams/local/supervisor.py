@@ -106,6 +106,8 @@ class Stack:
                         metrics_port=s.triton_metrics_port,
                         model_path=s.model_path,
                         log_path=self.logs / "tritonserver.log",
+                        # The worker's adapter sets, wherever the model cache is.
+                        extra_env={"STREAMREC_ADAPTERS_DIR": str(self.data_dir / "adapters")},
                     )
                 )
                 self.triton.start()

@@ -10,11 +10,13 @@ from streams.store.ingest import ClickRow, IngestResult, ItemRow
 from streams.store.pending import PendingRecommendation
 from streams.store.retrieval import Candidate
 from streams.store.schema import SCHEMA_VERSION
+from streams.store.snapshot import SNAPSHOT_FILES, SnapshotInfo
 from streams.store.store import Store
 from streams.store.summaries import SummaryRow, SummaryWork
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SNAPSHOT_FILES",
     "AsyncStore",
     "Candidate",
     "ClickRow",
@@ -23,6 +25,7 @@ __all__ = [
     "ItemRow",
     "PendingRecommendation",
     "PurgeResult",
+    "SnapshotInfo",
     "Store",
     "SummaryRow",
     "SummaryWork",

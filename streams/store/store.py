@@ -10,6 +10,7 @@ reads every statement of one guarantee in one file:
 ``store.deletions`` the deletion ledger and the purge (tombstones in ``tombstones``)
 ``store.summaries`` the recurrent preference-summary chains
 ``store.audit``     row counts and "is this value anywhere?"
+``store.snapshots`` consistent exports of the training data at a watermark
 =================  ==========================================================
 
 They all share one :class:`~streams.store.database.Database`, the single writer and the one
@@ -27,6 +28,7 @@ from streams.store.deletions import Deletions
 from streams.store.ingest import Ingest
 from streams.store.pending import Pending
 from streams.store.retrieval import Retrieval
+from streams.store.snapshot import Snapshots
 from streams.store.summaries import Summaries
 
 __all__ = ["Store"]
@@ -44,6 +46,7 @@ class Store:
         self.deletions = Deletions(self._db)
         self.summaries = Summaries(self._db)
         self.audit = Audit(self._db)
+        self.snapshots = Snapshots(self._db)
 
     def user_key(self, user_id: str) -> str:
         """Salted hash of a user id: lets tombstones match a user without keeping the id."""

@@ -61,6 +61,19 @@ def test_config_pbtxt_matches_contract() -> None:
         )
     }
     assert declared == {spec.name: (spec.config_dtype, spec.dims) for spec in (*INPUTS, *OUTPUTS)}
-    assert {spec.name for spec in INPUTS} == {CONTEXT.name, CANDIDATES.name}
-    assert {spec.name for spec in OUTPUTS} == {PROBABILITIES.name, MODEL_ID.name}
+    assert {spec.name for spec in INPUTS} == {
+        CONTEXT.name,
+        CANDIDATES.name,
+        "CONTEXT_ITEMS",
+        "EXCLUDED_SHARDS",
+    }
+    assert {spec.name for spec in OUTPUTS} == {
+        PROBABILITIES.name,
+        MODEL_ID.name,
+        "ADAPTER_SET",
+        "SHARD_WEIGHTS",
+    }
+    # The adapter inputs are optional: a client that does not know about adapters still works.
+    for name in ("CONTEXT_ITEMS", "EXCLUDED_SHARDS"):
+        assert re.search(rf'name:\s*"{name}"[^}}]*optional:\s*true', text), name
     assert re.search(r"max_batch_size:\s*0", text)

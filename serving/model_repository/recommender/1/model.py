@@ -7,7 +7,9 @@ order, turning bad input into a per-request error instead of raising, so one bad
 never takes the model down; ``finalize`` drops the model.
 
 All scoring logic lives in ``models.scoring`` (prefix KV cache shared across candidates) and
-the tensor contract in ``serving.contract``; this file only adapts them to Triton.
+``serving.adapter_scorer`` (the current adapter set, aggregated per request, switched by an
+in-model version check); the tensor contract is ``serving.contract``. This file only adapts
+them to Triton.
 """
 
 import json
@@ -45,13 +47,19 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from models.exceptions import ScoringInputError  # noqa: E402
 from models.loading import resolve_model_dir  # noqa: E402
 from models.scoring import Scorer, ScorerConfig  # noqa: E402
-from serving.backend_utils import error_response, input_array  # noqa: E402
+from serving.adapter_scorer import AdapterScorer  # noqa: E402
+from serving.backend_utils import error_response, input_array, optional_input_array  # noqa: E402
 from serving.contract import (  # noqa: E402
+    ADAPTER_SET,
     CANDIDATES,
     CONTEXT,
+    CONTEXT_ITEMS,
+    EXCLUDED_SHARDS,
     MODEL_ID,
     PROBABILITIES,
+    SHARD_WEIGHTS,
     decode_context,
+    decode_shards,
     decode_texts,
     encode_probabilities,
     encode_texts,
@@ -63,7 +71,7 @@ log = logging.getLogger("serving.recommender")
 
 
 class TritonPythonModel:
-    scorer: Scorer | None
+    scorer: AdapterScorer | None
     model_id: str
 
     def initialize(self, args: dict[str, str]) -> None:
@@ -77,17 +85,19 @@ class TritonPythonModel:
         if settings.torch_threads is not None:
             torch.set_num_threads(settings.torch_threads)
         model_dir = resolve_model_dir(settings.data_dir, settings.model_path)
-        self.scorer = Scorer.from_pretrained(
+        base = Scorer.from_pretrained(
             model_dir, ScorerConfig(max_candidates=settings.max_candidates), device=settings.device
         )
-        self.model_id = self.scorer.name
+        self.scorer = AdapterScorer(base, settings.adapters_root)
+        self.model_id = base.name
         log.info(
-            "recommender v%s loaded %s from %s on %s (torch threads %d)",
+            "recommender v%s loaded %s from %s on %s (torch threads %d), adapter set %s",
             args.get("model_version", "?"),
             self.model_id,
             model_dir,
-            self.scorer.device,
+            base.device,
             torch.get_num_threads(),
+            self.scorer.version,
         )
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -97,9 +107,12 @@ class TritonPythonModel:
         try:
             context = decode_context(input_array(request, CONTEXT.name))
             candidates = decode_texts(input_array(request, CANDIDATES.name), CANDIDATES.name)
+            items_tensor = optional_input_array(request, CONTEXT_ITEMS.name)
+            items = [] if items_tensor is None else decode_texts(items_tensor, CONTEXT_ITEMS.name)
+            excluded = decode_shards(optional_input_array(request, EXCLUDED_SHARDS.name))
             if self.scorer is None:
                 raise RuntimeError("model is finalized")
-            probabilities = self.scorer.score(context, candidates)
+            scored = self.scorer.score(context, candidates, items, excluded)
         except (ContractError, ScoringInputError) as exc:
             return error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
         except Exception as exc:  # noqa: BLE001 - per-request error, never raise from execute
@@ -108,8 +121,10 @@ class TritonPythonModel:
             return error_response(f"scoring failed: {exc}", pb_utils.TritonError.INTERNAL)
         return pb_utils.InferenceResponse(
             output_tensors=[
-                pb_utils.Tensor(PROBABILITIES.name, encode_probabilities(probabilities)),
+                pb_utils.Tensor(PROBABILITIES.name, encode_probabilities(scored.probabilities)),
                 pb_utils.Tensor(MODEL_ID.name, encode_texts([self.model_id])),
+                pb_utils.Tensor(ADAPTER_SET.name, encode_texts([scored.version])),
+                pb_utils.Tensor(SHARD_WEIGHTS.name, encode_probabilities(scored.weights)),
             ]
         )
 

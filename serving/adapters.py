@@ -1,0 +1,216 @@
+"""The adapter set on disk: K shard adapters, the validation index, and a manifest; never half-written.
+
+Layout under ``$STREAMREC_DATA_DIR/adapters/``::
+
+    CURRENT                 the served version's name (replaced atomically)
+    v0001/manifest.json     version, base model, partition, per-shard hashes, rule, conditions
+    v0001/shard-0.safetensors ... shard-<K-1>.safetensors
+    v0001/partition.npz     semantic centroids (absent for a random partition)
+    v0001/validation.npz    the validation index (salted user keys, vectors, predictions)
+    v0001/items.npz         base-LLM item vectors (context vectors for the APA weights)
+
+**Atomic publication.** A set is written into a hidden temporary directory, every file is
+fsynced, and the directory is renamed into place; only then does ``CURRENT`` move (write a
+temporary file, fsync, ``os.replace``). A reader therefore sees either the old set or the
+complete new one, and a crash mid-write leaves only a temporary directory that
+:func:`remove_partial_sets` clears. Unchanged shard files are hard-linked from the previous
+version, so they keep their bytes and their sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CURRENT",
+    "MANIFEST",
+    "AdapterSetFiles",
+    "adapters_root",
+    "file_sha256",
+    "list_versions",
+    "next_version",
+    "read_current",
+    "read_manifest",
+    "read_item_vectors",
+    "read_validation",
+    "remove_partial_sets",
+    "set_current",
+    "shard_file",
+    "write_adapter_set",
+]
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+_VERSION = re.compile(r"^v(\d{4,})$")
+FORMAT = 1
+
+
+def adapters_root(data_dir: Path) -> Path:
+    return data_dir / "adapters"
+
+
+def shard_file(shard: int) -> str:
+    return f"shard-{shard}.safetensors"
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def list_versions(root: Path) -> list[str]:
+    """Complete versions, oldest first (temporary directories are not versions)."""
+    if not root.is_dir():
+        return []
+    found = [
+        p.name for p in root.iterdir() if p.is_dir() and _VERSION.match(p.name) and (p / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda v: int(v[1:]))
+
+
+def next_version(root: Path) -> str:
+    versions = list_versions(root)
+    number = int(versions[-1][1:]) + 1 if versions else 1
+    return f"v{number:04d}"
+
+
+def read_current(root: Path) -> str | None:
+    """The served version, or None when there is none (serve the zero-shot base model)."""
+    try:
+        version = (root / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version if version and (root / version / MANIFEST).is_file() else None
+
+
+def set_current(root: Path, version: str) -> None:
+    """Point ``CURRENT`` at a complete version, atomically."""
+    if not (root / version / MANIFEST).is_file():
+        raise FileNotFoundError(f"adapter set {version} is not complete under {root}")
+    tmp = root / f".{CURRENT}.{uuid.uuid4().hex}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(version + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / CURRENT)
+    _fsync_dir(root)
+
+
+def read_manifest(root: Path, version: str) -> dict[str, Any]:
+    with open(root / version / MANIFEST, encoding="utf-8") as f:
+        manifest: dict[str, Any] = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"adapter set {version}: unknown manifest format {manifest.get('format')!r}")
+    return manifest
+
+
+def remove_partial_sets(root: Path) -> list[str]:
+    """Delete temporary directories a crashed writer left behind; returns their names."""
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith(".tmp-"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+@dataclass(frozen=True)
+class AdapterSetFiles:
+    """What a new version consists of. ``shard_sources[k]`` is a finished safetensors file to
+    move in, or a previous version's file to hard-link (an unchanged shard)."""
+
+    shard_sources: Sequence[Path]
+    validation: Mapping[str, npt.NDArray[Any]]
+    item_ids: Sequence[str]
+    item_vectors: npt.NDArray[np.float32]
+    centroids: npt.NDArray[np.float64] | None
+
+
+def _save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **dict(sorted(arrays.items())))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_adapter_set(
+    root: Path, files: AdapterSetFiles, manifest: dict[str, Any], *, make_current: bool = True
+) -> str:
+    """Write a new version atomically and (by default) make it current; returns its name.
+
+    ``manifest`` gets ``format``, ``version`` and each shard's ``file`` and ``sha256`` filled in.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    version = next_version(root)
+    tmp = root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        shards = list(manifest.get("shards", []))
+        if len(shards) != len(files.shard_sources):
+            raise ValueError(f"manifest lists {len(shards)} shards, {len(files.shard_sources)} files given")
+        for k, source in enumerate(files.shard_sources):
+            target = tmp / shard_file(k)
+            if source.parent.parent == root:  # a file of a published version: keep its bytes
+                os.link(source, target)
+            else:
+                shutil.copyfile(source, target)
+                with open(target, "rb+") as f:
+                    os.fsync(f.fileno())
+            shards[k] = {**shards[k], "file": target.name, "sha256": file_sha256(target)}
+        _save_npz(tmp / "validation.npz", files.validation)
+        _save_npz(
+            tmp / "items.npz",
+            {"item_ids": np.asarray(list(files.item_ids), dtype=np.str_), "vectors": files.item_vectors},
+        )
+        if files.centroids is not None:
+            _save_npz(tmp / "partition.npz", {"centroids": files.centroids})
+        complete = {**manifest, "format": FORMAT, "version": version, "shards": shards}
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(complete, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        os.rename(tmp, root / version)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_current:
+        set_current(root, version)
+    return version
+
+
+def read_validation(root: Path, version: str) -> dict[str, npt.NDArray[Any]]:
+    with np.load(root / version / "validation.npz", allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def read_item_vectors(root: Path, version: str) -> dict[str, npt.NDArray[np.float64]]:
+    with np.load(root / version / "items.npz", allow_pickle=False) as data:
+        ids, vectors = data["item_ids"], data["vectors"].astype(np.float64)
+    return {str(item): vectors[k] for k, item in enumerate(ids)}

@@ -1,0 +1,170 @@
+"""One training run: a worker snapshot in, a new adapter set published, the snapshot deleted.
+
+``python -m streams.training.job --snapshot DIR [--shards K] [--partition semantic|random]
+[--max-samples N] [--epochs E]`` runs it in its own process (the scheduler of the unlearning
+issue will start it so); ``streamrec adapters train`` calls :func:`train_from_snapshot` in the
+CLI's process, which is never the worker's.
+
+Catalog-only state carries over from the current set when it is compatible (same base model,
+shard count, partition kind and seed): the item vectors of unchanged items and the semantic
+centroids. So a retrain does not move users between shards just because the catalog grew.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.loading import resolve_model_dir
+from models.prompts import describe_item
+from models.training.embeddings import Vector
+from models.training.lora import LoraSettings, save_adapter_file
+from models.training.partition import Partitioner
+from models.training.shards import ShardingConfig
+from models.training.trainer import embed_catalog, index_arrays, make_partitioner, set_manifest, train_set
+from models.types import ItemText
+from serving.adapters import (
+    AdapterSetFiles,
+    read_current,
+    read_item_vectors,
+    read_manifest,
+    remove_partial_sets,
+    write_adapter_set,
+)
+from streams.training.dataset import read_snapshot
+
+__all__ = ["train_from_snapshot", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def _text_sha(item: ItemText) -> str:
+    return hashlib.sha256(describe_item(item, 120).encode()).hexdigest()
+
+
+def _carried_over(
+    root: Path, base_model: str, config: ShardingConfig, catalog: dict[str, ItemText]
+) -> tuple[dict[str, Vector], Partitioner | None, str | None]:
+    """Item vectors (unchanged items only) and the partitioner of a compatible current set."""
+    current = read_current(root)
+    if current is None:
+        return {}, None, None
+    manifest = read_manifest(root, current)
+    if manifest.get("base_model", {}).get("name") != base_model:
+        return {}, None, None
+    texts = manifest.get("item_text_sha256", {})
+    vectors = {
+        item_id: vector
+        for item_id, vector in read_item_vectors(root, current).items()
+        if item_id in catalog and texts.get(item_id) == _text_sha(catalog[item_id])
+    }
+    part = manifest["partition"]
+    partitioner = None
+    if (
+        part["kind"] == config.partition
+        and part["shards"] == config.shards
+        and manifest.get("seed") == config.seed
+    ):
+        centroids = None
+        if part["kind"] == "semantic":
+            with np.load(root / current / "partition.npz") as data:
+                centroids = data["centroids"].astype(np.float64)
+        partitioner = Partitioner(part["kind"], part["shards"], part["salt"], centroids)
+    return vectors, partitioner, current
+
+
+def train_from_snapshot(
+    snapshot: Path,
+    adapters_root: Path,
+    model_dir: Path,
+    config: ShardingConfig,
+    *,
+    progress: Callable[[int, int, int, float], None] | None = None,
+    keep_snapshot: bool = False,
+) -> str:
+    """Train, publish atomically, make current; returns the new version. Deletes ``snapshot``."""
+    try:
+        data = read_snapshot(snapshot)
+        remove_partial_sets(adapters_root)
+        base_model = model_dir.name
+        known, partitioner, previous = _carried_over(adapters_root, base_model, config, data.catalog)
+        # Vectors are stored as float32; round them now so training and serving use the same values.
+        fresh = {
+            k: v.astype(np.float32).astype(np.float64)
+            for k, v in embed_catalog(model_dir, list(data.catalog.values()), known, progress=True).items()
+        }
+        if partitioner is None:
+            partitioner = make_partitioner(config, fresh)
+        trained = train_set(
+            model_dir,
+            data.users,
+            data.catalog,
+            data.catalog_order,
+            config,
+            item_vectors=fresh,
+            partitioner=partitioner,
+            log_steps=progress,
+        )
+        manifest: dict[str, Any] = set_manifest(trained, base_model, data.watermark, data.catalog_digest)
+        manifest["previous"] = previous
+        manifest["item_text_sha256"] = {item_id: _text_sha(item) for item_id, item in data.catalog.items()}
+        with tempfile.TemporaryDirectory(prefix="streamrec-adapters-") as tmp:
+            sources = []
+            for k, adapter in enumerate(trained.adapters):
+                path = Path(tmp) / f"shard-{k}.safetensors"
+                save_adapter_file(adapter.tensors, path, {"shard": str(k), "base_model": base_model})
+                sources.append(path)
+            ids = sorted(trained.item_vectors)
+            files = AdapterSetFiles(
+                shard_sources=sources,
+                validation=index_arrays(trained.index),
+                item_ids=ids,
+                item_vectors=np.stack([trained.item_vectors[i] for i in ids]).astype(np.float32),
+                centroids=trained.partitioner.centroids,
+            )
+            return write_adapter_set(adapters_root, files, manifest)
+    finally:
+        if not keep_snapshot:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _config(args: argparse.Namespace) -> ShardingConfig:
+    base = ShardingConfig()
+    return replace(
+        base,
+        shards=args.shards,
+        partition=args.partition,
+        max_samples=args.max_samples if args.max_samples > 0 else None,
+        lora=replace(LoraSettings(), max_epochs=args.epochs),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams.training.job", description=__doc__)
+    parser.add_argument("--snapshot", type=Path, required=True)
+    parser.add_argument("--adapters-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=Path(".streamrec"))
+    parser.add_argument("--model-path", type=Path, default=None)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--partition", choices=("semantic", "random"), default="semantic")
+    parser.add_argument("--max-samples", type=int, default=1024, help="0 = no cap")
+    parser.add_argument("--epochs", type=int, default=LoraSettings().max_epochs)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model_dir = resolve_model_dir(args.data_dir, args.model_path)
+    version = train_from_snapshot(args.snapshot, args.adapters_dir, model_dir, _config(args))
+    log.info("published adapter set %s", version)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
