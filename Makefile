@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo up test test-fast lint format bench eval lock clean
+.PHONY: setup demo up test test-fast lint format bench bench-adapters eval lock clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,14 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m serving.bench.scoring
+
+# Adapters (issue #9): aggregated-adapter scoring cost, then shared-prefix vs naive training
+# on real MovieLens histories (packaged SmolLM2; about 3 minutes on 2 cores).
+bench-adapters: $(STAMP)
+	$(PY) -m serving.bench.adapters
+	$(PY) -c "from models.loading import ensure_default_model; from pathlib import Path; ensure_default_model(Path('.streamrec'))"
+	$(PY) -m models.bench.training --model-dir .streamrec/models/SmolLM2-135M-Instruct \
+	  --movielens ../shared/data/ml-latest-small --groups 16 --out reports/bench-adapters
 
 # The README's quality table: every model on the same 200 MovieLens users (~45 min on 2 cores).
 eval: $(STAMP)

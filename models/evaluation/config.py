@@ -14,10 +14,42 @@ from models.evaluation.sasrec import SASRecConfig
 from models.evaluation.summaries import SummaryChainConfig
 from models.summarizer import GenerationConfig
 
-__all__ = ["DATASETS", "LLM_MODELS", "MODEL_NAMES", "EvalConfig"]
+__all__ = ["ADAPTER_MODELS", "DATASETS", "LLM_MODELS", "MODEL_NAMES", "AdapterEvalConfig", "EvalConfig"]
 
-MODEL_NAMES: tuple[str, ...] = ("random", "popularity", "itemknn", "sasrec", "llm-zeroshot", "llm-summary")
-LLM_MODELS: frozenset[str] = frozenset({"llm-zeroshot", "llm-summary"})
+MODEL_NAMES: tuple[str, ...] = (
+    "random",
+    "popularity",
+    "itemknn",
+    "sasrec",
+    "llm-zeroshot",
+    "llm-summary",
+    "llm-lora",
+    "llm-apa",
+    "llm-apa-random",
+    "hybrid",
+)
+# Rows the LLM scores (test split only by default: they cost seconds per target).
+LLM_MODELS: frozenset[str] = frozenset(
+    {"llm-zeroshot", "llm-summary", "llm-lora", "llm-apa", "llm-apa-random", "hybrid"}
+)
+ADAPTER_MODELS: frozenset[str] = frozenset({"llm-lora", "llm-apa", "llm-apa-random", "hybrid"})
+
+
+@dataclass(frozen=True)
+class AdapterEvalConfig:
+    """The fine-tuned rows' budget; the rest of the recipe is ``models.training``'s defaults."""
+
+    shards: int = 4  # K of llm-apa and llm-apa-random (llm-lora is K = 1)
+    max_samples: int = 1024  # APA and TALLRec trained on 1,024 samples
+    epochs: int = 4  # upper bound; early stopping on each shard's validation AUC
+
+    def __post_init__(self) -> None:
+        for name in ("shards", "max_samples", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"AdapterEvalConfig.{name} must be a positive integer, got {value!r}")
+
+
 DATASETS: tuple[str, ...] = ("movielens", "mind")
 
 
@@ -39,6 +71,7 @@ class EvalConfig:
     chain: SummaryChainConfig = field(default_factory=SummaryChainConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    adapters: AdapterEvalConfig = field(default_factory=AdapterEvalConfig)
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.evaluation.config import EvalConfig
+from models.evaluation.config import ADAPTER_MODELS, EvalConfig
 from models.evaluation.data import SPLITS, Dataset, Target, file_digests, natural_key
 from models.evaluation.metrics import (
     BootstrapConfig,
@@ -61,6 +61,16 @@ class _LanguageModels:
         self.config = config
         self._scorer: Scorer | None = None
         self._summarizer: Summarizer | None = None
+        self._rankers: dict[str, Ranker] = {}
+
+    def shared(self, name: str, build: Callable[[], Ranker]) -> Ranker:
+        """One ranker per name per run, so ``hybrid`` reuses the ``llm-apa`` already fitted."""
+        if name not in self._rankers:
+            self._rankers[name] = build()
+        return self._rankers[name]
+
+    def model_dir(self) -> Path:
+        return self._dir(self.config.model_path)
 
     def _dir(self, path: Path | None) -> Path:
         from models.loading import resolve_model_dir
@@ -92,8 +102,42 @@ class _LanguageModels:
         return self._summarizer
 
 
+def _adapter_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Ranker:
+    """``llm-lora``, ``llm-apa``, ``llm-apa-random``; ``hybrid`` shares the run's ``llm-apa``."""
+    from models.evaluation.apa import AdapterRanker, HybridRanker
+    from models.prompts import PromptConfig
+    from models.training.lora import LoraSettings
+    from models.training.shards import ShardingConfig
+
+    if name == "hybrid":
+        return HybridRanker(lms.shared("llm-apa", lambda: _adapter_ranker("llm-apa", config, lms)))  # type: ignore[arg-type]
+    budget = config.adapters
+    sharding = ShardingConfig(
+        shards=1 if name == "llm-lora" else budget.shards,
+        partition="random" if name in ("llm-lora", "llm-apa-random") else "semantic",
+        max_samples=budget.max_samples,
+        seed=config.seed,
+        lora=replace(LoraSettings(), max_epochs=budget.epochs, seed=config.seed),
+    )
+    model_dir = lms.model_dir()
+    return lms.shared(
+        name,
+        lambda: AdapterRanker(
+            name,
+            model_dir,
+            sharding,
+            PromptConfig(max_recent=config.prompt_recent),
+            config.device,
+            config.progress,
+        ),
+    )
+
+
 def make_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Ranker:
     from models.prompts import PromptConfig
+
+    if name in ADAPTER_MODELS:
+        return _adapter_ranker(name, config, lms)
 
     if name == "random":
         from models.evaluation.random_ranker import RandomRanker

@@ -61,8 +61,11 @@ def eval_command(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the user sample, negatives and models.")] = 0,
     models: Annotated[
         str,
-        typer.Option(help="Comma-separated: random,popularity,itemknn,sasrec,llm-zeroshot,llm-summary."),
-    ] = "random,popularity,itemknn,sasrec,llm-zeroshot,llm-summary",
+        typer.Option(
+            help="Comma-separated: random,popularity,itemknn,sasrec,llm-zeroshot,llm-summary,"
+            "llm-lora,llm-apa,llm-apa-random,hybrid."
+        ),
+    ] = "random,popularity,itemknn,sasrec,llm-zeroshot,llm-summary,llm-lora,llm-apa,llm-apa-random,hybrid",
     model: Annotated[
         Path | None,
         typer.Option(help="Scoring LM: a local Hugging Face causal-LM dir (default: packaged SmolLM2)."),
@@ -82,10 +85,15 @@ def eval_command(
         int, typer.Option(min=1, help="Upper bound; early stopping picks the epoch.")
     ] = 200,
     bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    adapter_shards: Annotated[int, typer.Option(min=1, help="K of llm-apa and llm-apa-random.")] = 4,
+    adapter_samples: Annotated[
+        int, typer.Option(min=1, help="Training + validation samples of each fine-tuned row (APA: 1024).")
+    ] = 1024,
+    adapter_epochs: Annotated[int, typer.Option(min=1, help="Epoch cap of adapter training.")] = 4,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "info",
 ) -> None:
     """Offline evaluation (LLM-TRSR protocol): every model ranks the same 21 candidates per user."""
-    from models.evaluation.config import EvalConfig
+    from models.evaluation.config import AdapterEvalConfig, EvalConfig
     from models.evaluation.metrics import BootstrapConfig
     from models.evaluation.runner import run_evaluation
     from models.exceptions import ModelLoadError
@@ -113,6 +121,9 @@ def eval_command(
             chain=replace(base.chain, blocks=summary_blocks, block_size=settings.summary_block or 5),
             generation=GenerationConfig(max_new_tokens=summary_max_new_tokens),
             bootstrap=BootstrapConfig(resamples=bootstrap, seed=seed),
+            adapters=AdapterEvalConfig(
+                shards=adapter_shards, max_samples=adapter_samples, epochs=adapter_epochs
+            ),
         )
     except ValueError as exc:
         err.print(f"[red]configuration error:[/] {exc}")

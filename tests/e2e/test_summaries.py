@@ -78,7 +78,10 @@ def test_twelve_clicks_give_two_versions_and_the_ranking_uses_version_two(
     events = clicks(user, [i.item_id for i in items[:12]])
     with TopicReader(kafka_broker.bootstrap, RECOMMENDATIONS) as recs:
         publish(kafka_broker.bootstrap, items, events)
-        got = recs.wait_for(lambda r: r.get("user_id") == user and r.get("summary_version") == 2, 120)
+        # Earlier e2e tests leave a backlog (the crash-recovery replay's 3,000 clicks) that the
+        # summarizer and the first-come-first-served recommend queue work through first; live
+        # users first is issue #11. This test checks the chain, not latency.
+        got = recs.wait_for(lambda r: r.get("user_id") == user and r.get("summary_version") == 2, 300)
     assert got, f"no recommendation with summary_version 2; worker log:\n{worker.log_tail()}"
     time.sleep(1.0)  # a third version would have to appear now if blocks were miscounted
     rows = chain(worker, user)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.evaluation.config import MODEL_NAMES, EvalConfig
+from models.evaluation.config import LLM_MODELS, MODEL_NAMES, AdapterEvalConfig, EvalConfig
 from models.evaluation.metrics import METRIC_NAMES, BootstrapConfig
 from models.evaluation.movielens import load_movielens
 from models.evaluation.runner import run_evaluation
@@ -37,6 +37,7 @@ def _config(data: Path, out: Path, model: Path, **overrides: Any) -> EvalConfig:
         "chain": SummaryChainConfig(blocks=1),
         "generation": GenerationConfig(max_new_tokens=4),
         "bootstrap": BootstrapConfig(resamples=200, seed=3),
+        "adapters": AdapterEvalConfig(shards=2, max_samples=120, epochs=1),
         "progress": False,
     }
     base.update(overrides)
@@ -69,7 +70,7 @@ def test_every_report_file_is_written(full_run: Path) -> None:
             assert 0 <= low <= metric["value"] <= high <= 1
         assert model["wall_time_s"] >= 0
         # The LLMs score the test split only unless asked; the others both splits.
-        expected = {"validation": 0 if name.startswith("llm") else 8, "test": 8}
+        expected = {"validation": 0 if name in LLM_MODELS else 8, "test": 8}
         assert model["targets"] == expected
     sasrec = report["models"]["sasrec"]["info"]
     assert sasrec["hyperparameters"]["hidden"] == 16 and sasrec["train_seconds"] > 0
@@ -155,16 +156,18 @@ def test_targets_are_shared_by_every_model(full_run: Path) -> None:
     """Each line carries scores from every model that ran on its split: the same candidates for all."""
     for line in (full_run / "rankings.jsonl").read_text().splitlines():
         row = json.loads(line)
-        expected = (
-            set(MODEL_NAMES) if row["split"] == "test" else set(MODEL_NAMES) - {"llm-zeroshot", "llm-summary"}
-        )
+        expected = set(MODEL_NAMES) if row["split"] == "test" else set(MODEL_NAMES) - LLM_MODELS
         assert set(row["scores"]) == expected
 
 
 def test_paired_comparisons_cover_every_pair(full_run: Path) -> None:
     report = json.loads((full_run / "report.json").read_text())
     pairs = report["comparisons"]
-    assert len(pairs) == 15 and "llm-summary - random" in pairs and "random - sasrec" not in pairs
+    assert (
+        len(pairs) == len(MODEL_NAMES) * (len(MODEL_NAMES) - 1) // 2
+        and "llm-summary - random" in pairs
+        and "random - sasrec" not in pairs
+    )
     lines = [json.loads(x) for x in (full_run / "rankings.jsonl").read_text().splitlines()]
     test = [x for x in lines if x["split"] == "test"]
     a = [_rank(x["scores"]["sasrec"], x["candidates"].index(x["positive"])) for x in test]
