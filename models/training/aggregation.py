@@ -43,19 +43,24 @@ class AggregatedLoRALinear(torch.nn.Module):
         super().__init__()
         k, r, _ = a.shape  # a: [K, r, in], b: [K, out, r], scaling: [K]
         self.base = base
-        dtype = base.weight.dtype
+        dtype, device = base.weight.dtype, base.weight.device
         # Plain attributes, not buffers: they are inputs of serving, never saved with the model.
-        self.a: torch.Tensor = a.to(dtype)
+        # They live where the base weights live (a GPU in production).
+        self.a: torch.Tensor = a.to(device=device, dtype=dtype)
         self.scaling: torch.Tensor = scaling.to(torch.float64)
         self.k, self.r = k, r
         # [out, K*r]: B_1 | B_2 | ... | B_K, fixed; the weights go on the A side.
-        self.b_cat: torch.Tensor = b.permute(1, 0, 2).reshape(b.shape[1], k * r).to(dtype)
-        self.a_cat: torch.Tensor = torch.zeros(k * r, a.shape[2], dtype=dtype)
+        self.b_cat: torch.Tensor = (
+            b.permute(1, 0, 2).reshape(b.shape[1], k * r).to(device=device, dtype=dtype)
+        )
+        self.a_cat: torch.Tensor = torch.zeros(k * r, a.shape[2], dtype=dtype, device=device)
         self.active = False
 
     def set_weights(self, weights: torch.Tensor) -> None:
         """``weights`` [K]; all zero disables the update (the base model alone)."""
-        factors = (weights.to(torch.float64) * self.scaling).to(self.a.dtype)
+        if weights.shape != (self.k,):
+            raise ValueError(f"set_weights: expected {self.k} weights, got shape {tuple(weights.shape)}")
+        factors = (weights.to(torch.float64) * self.scaling).to(device=self.a.device, dtype=self.a.dtype)
         self.a_cat = (factors[:, None, None] * self.a).reshape(self.k * self.r, -1)
         self.active = bool(torch.any(weights != 0))
 

@@ -75,7 +75,8 @@ class SampleConfig:
                 or not isinstance(value, int)
                 or value < (0 if "negatives" in name else 1)
             ):
-                raise ValueError(f"SampleConfig.{name} must be a non-negative integer, got {value!r}")
+                lowest = 0 if "negatives" in name else 1
+                raise ValueError(f"SampleConfig.{name} must be an integer >= {lowest}, got {value!r}")
         if not self.dislike_rating < self.like_rating:
             raise ValueError(
                 f"SampleConfig.dislike_rating ({self.dislike_rating!r}) must be below like_rating "

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from models.training.aggregation import ValidationIndex, WeightRule
 from models.training.embeddings import Vector, context_vector
 from models.training.lora import LoraSettings, auc
-from models.training.partition import Partitioner
+from models.training.partition import PARTITIONS, Partitioner
 from models.training.samples import SampleConfig, SampleGroup, UserData, build_user_groups, liked_items
 from models.types import ItemText
 
@@ -64,6 +64,8 @@ class ShardingConfig:
                 "ShardingConfig.max_samples must be None or at least the shard count, "
                 f"got {self.max_samples!r}"
             )
+        if self.partition not in PARTITIONS:
+            raise ValueError(f"ShardingConfig.partition must be one of {PARTITIONS}, got {self.partition!r}")
         if not self.neighbours_grid or not self.tau_grid:
             raise ValueError("ShardingConfig: the n and tau grids must not be empty")
 
