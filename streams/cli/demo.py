@@ -108,7 +108,8 @@ def run_demo(
                 score = f"{recs[row]['score']:.4f}"
             table.add_row(left, rank, title, score)
         model = final[user]["model"]
-        table.caption = f"model {model['name']} v{model['version']}, fallback={final[user]['fallback']}"
+        fallback = final[user]["fallback"]
+        table.caption = f"model {model['name']}, adapters {model['version']}, fallback={fallback}"
         console.print(table)
         latest = summaries.get(user)
         if latest is not None:
