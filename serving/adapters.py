@@ -8,6 +8,7 @@ Layout under ``$STREAMREC_DATA_DIR/adapters/``::
     v0001/partition.npz     semantic centroids (absent for a random partition)
     v0001/validation.npz    the validation index (salted user keys, vectors, predictions)
     v0001/items.npz         base-LLM item vectors (context vectors for the APA weights)
+    v0001/training.png      loss and validation-AUC curves per shard (for people, not hashed)
 
 **Atomic publication.** A set is written into a hidden temporary directory, every file is
 fsynced, and the directory is renamed into place; only then does ``CURRENT`` move (write a
@@ -25,8 +26,9 @@ import os
 import re
 import shutil
 import uuid
+import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
 FORMAT = 1
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest time
 
 
 def adapters_root(data_dir: Path) -> Path:
@@ -149,11 +152,22 @@ class AdapterSetFiles:
     item_ids: Sequence[str]
     item_vectors: npt.NDArray[np.float32]
     centroids: npt.NDArray[np.float64] | None
+    extras: Mapping[str, Path] = field(default_factory=dict)  # name in the set -> file to copy in
 
 
 def _save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """An ``.npz`` that ``np.load`` reads, with equal bytes for equal arrays.
+
+    ``np.savez`` stamps every zip entry with the current time, so two identical trainings
+    would give files with different sha256; a fixed entry time makes the bytes a function of
+    the arrays alone, which is what verifying a retrain byte for byte needs.
+    """
     with open(path, "wb") as f:
-        np.savez(f, **dict(sorted(arrays.items())))
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in sorted(arrays.items()):
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+                with archive.open(entry, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
         f.flush()
         os.fsync(f.fileno())
 
@@ -189,6 +203,12 @@ def write_adapter_set(
         )
         if files.centroids is not None:
             _save_npz(tmp / "partition.npz", {"centroids": files.centroids})
+        for name, source in sorted(files.extras.items()):
+            if Path(name).name != name or name == MANIFEST or (tmp / name).exists():
+                raise ValueError(f"extra file name {name!r} is not a new plain file name in the set")
+            shutil.copyfile(source, tmp / name)
+            with open(tmp / name, "rb+") as f:
+                os.fsync(f.fileno())
         complete = {**manifest, "format": FORMAT, "version": version, "shards": shards}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(complete, f, indent=2, sort_keys=True)

@@ -70,6 +70,10 @@ class AdapterRanker(Ranker):
         self._scorer: Any = None
         self._items: Any = None
         self._info: dict[str, Any] = {}
+        # Scores per target key: ``hybrid`` fuses this ranker's scores for targets the run has
+        # already scored with it; the fitted adapters are fixed, so recomputing would only cost
+        # seconds per target (the same numbers, deterministically).
+        self._cache: dict[tuple[str, str], Scores] = {}
 
     def fit(self, data: FitData) -> None:
         from models.loading import load_causal_lm
@@ -78,6 +82,7 @@ class AdapterRanker(Ranker):
         from models.training.trainer import train_set
 
         self._items = data.dataset.items
+        self._cache = {}
         users = training_users(data)
         order = sorted(data.dataset.items, key=natural_key)
         bar = tqdm(desc=f"{self.name} training", unit="step", disable=not self.progress)
@@ -123,12 +128,17 @@ class AdapterRanker(Ranker):
             raise RuntimeError(f"{self.name}.score called before fit")
         out = []
         for target in tqdm(targets, desc=self.name, unit="target", disable=not progress):
+            cached = self._cache.get(target.key)
+            if cached is not None:
+                out.append(cached.copy())
+                continue
             history = to_history(target.history, self._items)
             shown = history[-self.prompt_config.max_recent :]
             context = build_context(history, self.prompt_config)
             candidates = [build_candidate(self._items[c], self.prompt_config) for c in target.candidates]
             scored = self._scorer.score(context, candidates, [e.item.item_id for e in shown])
-            out.append(scored.probabilities.astype(np.float64))
+            self._cache[target.key] = scored.probabilities.astype(np.float64)
+            out.append(self._cache[target.key].copy())
         return out
 
     def info(self) -> dict[str, Any]:

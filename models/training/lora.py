@@ -29,6 +29,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ __all__ = [
     "TrainedAdapter",
     "auc",
     "attach_lora",
+    "deterministic_torch",
     "group_logits",
     "group_logits_naive",
     "load_adapter_file",
@@ -238,11 +240,43 @@ def train_adapter(
 
     ``model`` is a freshly loaded base model; it is wrapped in place (load a new one for the
     next shard). ``progress(step, total_steps, loss)`` is called after every optimizer step.
+    The process's determinism flag, thread count and RNG state are restored afterwards, so a
+    worker or notebook that trains a shard does not keep running with training's settings.
     """
     if not train:
         raise ValueError("train_adapter: no training groups")
+    with deterministic_torch(settings.threads):
+        return _train(model, tokenizer, train, validation, settings, progress)
+
+
+@contextmanager
+def deterministic_torch(threads: int) -> Iterator[None]:
+    """Deterministic kernels, ``threads`` threads and a private RNG inside; the caller's state after.
+
+    Results depend on the thread count (reduction order), so it is part of the recipe and the
+    manifest; ``fork_rng`` keeps the seeded dropout draws from leaking into the caller's RNG.
+    """
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(settings.threads)
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train: Sequence[SampleGroup],
+    validation: Sequence[SampleGroup],
+    settings: LoraSettings,
+    progress: Callable[[int, int, float], None] | None,
+) -> TrainedAdapter:
     peft_model = attach_lora(model, settings)
     scorer = Scorer(peft_model.get_base_model(), tokenizer)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]

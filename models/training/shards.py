@@ -184,6 +184,8 @@ def tune_rule(
     """The (n, tau) with the best leave-one-user-out validation AUC, and every grid point's AUC.
 
     Ties keep the earlier grid point (smaller n, then smaller tau), so the choice is stable.
+    When no grid point has an AUC (validation labels all alike, or no validation samples), there
+    is no evidence for sharper weights, so the rule is equal weights (tau = 0) at the first n.
     """
     k = index.predictions.shape[1]
     usable = np.ones(k, dtype=bool) if usable is None else usable
@@ -202,4 +204,5 @@ def tune_rule(
             table[f"n={n},tau={tau:g}"] = value
             if score is not None and (best is None or score > best[0]):
                 best = (score, rule)
-    return (best[1] if best is not None else WeightRule()), table
+    fallback = WeightRule(neighbours=config.neighbours_grid[0], tau=0.0)
+    return (best[1] if best is not None else fallback), table

@@ -25,7 +25,14 @@ from models.scoring import Scorer
 from models.training.aggregation import ValidationIndex, WeightRule
 from models.training.apa_scorer import AggregatedScorer
 from models.training.embeddings import ItemEmbedder, Vector
-from models.training.lora import TrainedAdapter, attach_lora, lora_tensors, train_adapter
+from models.training.lora import (
+    LoraSettings,
+    TrainedAdapter,
+    attach_lora,
+    deterministic_torch,
+    lora_tensors,
+    train_adapter,
+)
 from models.training.partition import Partitioner, fit_centroids
 from models.training.samples import SampleGroup, UserData
 from models.training.shards import Shard, ShardingConfig, assign_users, build_index, build_shards, tune_rule
@@ -88,6 +95,7 @@ def embed_catalog(
     items: Sequence[ItemText],
     known: Mapping[str, Vector] | None = None,
     progress: bool = False,
+    threads: int = LoraSettings().threads,
 ) -> dict[str, Vector]:
     """Base-LLM vectors of ``items``; vectors in ``known`` (same model, same text) are reused."""
     known = known or {}
@@ -95,7 +103,9 @@ def embed_catalog(
     vectors = {item.item_id: known[item.item_id] for item in items if item.item_id in known}
     if missing:
         model, tokenizer = load_causal_lm(model_dir)
-        vectors.update(ItemEmbedder(model, tokenizer).embed_all(missing, progress=progress))
+        # The vectors place users in shards and land in items.npz: same kernels, same bytes.
+        with deterministic_torch(threads):
+            vectors.update(ItemEmbedder(model, tokenizer).embed_all(missing, progress=progress))
     return vectors
 
 
@@ -144,7 +154,9 @@ def train_set(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     vectors = (
-        dict(item_vectors) if item_vectors is not None else embed_catalog(model_dir, list(catalog.values()))
+        dict(item_vectors)
+        if item_vectors is not None
+        else embed_catalog(model_dir, list(catalog.values()), threads=config.lora.threads)
     )
     seconds["embed"] = time.perf_counter() - started
     partitioner = partitioner or make_partitioner(config, vectors)
@@ -178,7 +190,10 @@ def train_set(
         WeightRule(),
         vectors,
     )
-    index = build_index(shards, vectors, scorer.dim, _predictor(scorer))
+    # The index's predictions are written to validation.npz and pick the weights: compute them
+    # under the training recipe's kernels and threads so a from-scratch rebuild matches.
+    with deterministic_torch(config.lora.threads):
+        index = build_index(shards, vectors, scorer.dim, _predictor(scorer))
     rule, table = tune_rule(index, config)
     seconds["index"] = time.perf_counter() - index_started
     seconds["total"] = time.perf_counter() - started

@@ -26,6 +26,7 @@ import numpy as np
 
 from models.loading import resolve_model_dir
 from models.prompts import describe_item
+from models.training.curves import plot_training_curves
 from models.training.embeddings import Vector
 from models.training.lora import LoraSettings, save_adapter_file
 from models.training.partition import Partitioner
@@ -100,7 +101,9 @@ def train_from_snapshot(
         # Vectors are stored as float32; round them now so training and serving use the same values.
         fresh = {
             k: v.astype(np.float32).astype(np.float64)
-            for k, v in embed_catalog(model_dir, list(data.catalog.values()), known, progress=True).items()
+            for k, v in embed_catalog(
+                model_dir, list(data.catalog.values()), known, progress=True, threads=config.lora.threads
+            ).items()
         }
         if partitioner is None:
             partitioner = make_partitioner(config, fresh)
@@ -123,6 +126,10 @@ def train_from_snapshot(
                 path = Path(tmp) / f"shard-{k}.safetensors"
                 save_adapter_file(adapter.tensors, path, {"shard": str(k), "base_model": base_model})
                 sources.append(path)
+            curves = Path(tmp) / "training.png"
+            plot_training_curves(
+                trained.adapters, curves, f"{base_model}, {config.partition} partition, K={config.shards}"
+            )
             ids = sorted(trained.item_vectors)
             files = AdapterSetFiles(
                 shard_sources=sources,
@@ -130,6 +137,7 @@ def train_from_snapshot(
                 item_ids=ids,
                 item_vectors=np.stack([trained.item_vectors[i] for i in ids]).astype(np.float32),
                 centroids=trained.partitioner.centroids,
+                extras={"training.png": curves},
             )
             return write_adapter_set(adapters_root, files, manifest)
     finally:

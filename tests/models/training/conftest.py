@@ -9,10 +9,10 @@ import pytest
 
 @pytest.fixture
 def restore_torch_globals() -> Iterator[None]:
-    """Undo ``train_adapter``'s process-wide settings (deterministic algorithms, thread count).
+    """Put the process-wide torch settings (deterministic algorithms, threads) back after a test.
 
-    ``train_adapter`` switches them on for its own determinism and leaves them so; other tests
-    in the session must not inherit them.
+    ``train_adapter`` restores them itself; tests that change them on purpose, or that would
+    hide a regression of that restore from the rest of the session, use this as a guard.
     """
     import torch
 

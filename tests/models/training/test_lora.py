@@ -153,6 +153,22 @@ def test_training_is_bit_identical_and_ignores_the_group_order(
 
 
 @pytest.mark.usefixtures("restore_torch_globals")
+def test_training_leaves_the_callers_torch_settings_and_rng_alone(
+    tiny_model_dir: Path, groups: list[SampleGroup]
+) -> None:
+    """A worker or notebook that trains a shard keeps its own threads, kernels and random stream."""
+    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(1)
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    train(tiny_model_dir, groups, replace(TINY, max_epochs=1, threads=2))
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.get_num_threads() == 1
+    assert torch.equal(torch.rand(3), expected), "training consumed or reseeded the caller's RNG"
+
+
+@pytest.mark.usefixtures("restore_torch_globals")
 def test_early_stopping_keeps_the_best_validation_epoch(
     tiny_model_dir: Path, groups: list[SampleGroup]
 ) -> None:

@@ -243,6 +243,22 @@ def test_tune_rule_is_leave_one_user_out() -> None:
     assert all(table[f"n={n},tau={t:g}"] == 0.0 for n in (1, 2, 50) for t in (10.0, 1000.0))
 
 
+def test_tune_rule_without_any_auc_falls_back_to_equal_weights() -> None:
+    """All labels alike: no grid point has an AUC, so nothing justifies sharper weights."""
+    index = pair_index()
+    alike = ValidationIndex(
+        index.sample_ids,
+        index.user_keys,
+        index.shards,
+        index.vectors,
+        np.ones_like(index.labels),
+        index.predictions,
+    )
+    rule, table = tune_rule(alike, TUNING)
+    assert rule == WeightRule(neighbours=TUNING.neighbours_grid[0], tau=0.0)
+    assert all(np.isnan(v) for v in table.values())
+
+
 def test_tune_rule_excludes_exactly_the_samples_own_user(monkeypatch: pytest.MonkeyPatch) -> None:
     index = pair_index()
     calls: list[npt.NDArray[np.bool_] | None] = []

@@ -107,6 +107,7 @@ def test_train_publishes_a_complete_set_and_deletes_the_snapshot(
     assert set(manifest["conditions"]) >= {"threads", "torch", "transformers", "peft", "device"}
     assert sum(s["users"] for s in manifest["shards"]) > 0
     assert b"person-" not in (root / version / "validation.npz").read_bytes()
+    assert (root / version / "training.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_retraining_the_same_data_reproduces_every_shard_file(
@@ -121,6 +122,13 @@ def test_retraining_the_same_data_reproduces_every_shard_file(
     assert two["previous"] == first
     assert [s["sha256"] for s in one["shards"]] == [s["sha256"] for s in two["shards"]]
     assert one["partition"] == two["partition"]
+    # Not only the adapters: the validation index, item vectors, centroids and the curves are
+    # the same bytes too (np.savez would stamp the time into every zip entry).
+    names = sorted(p.name for p in (root / first).iterdir() if p.name != "manifest.json")
+    assert {"validation.npz", "items.npz", "training.png"} <= set(names)
+    assert names == sorted(p.name for p in (root / second).iterdir() if p.name != "manifest.json")
+    for name in names:
+        assert file_sha256(root / first / name) == file_sha256(root / second / name), name
 
 
 def test_adapters_list_and_show(
