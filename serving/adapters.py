@@ -48,6 +48,7 @@ __all__ = [
     "read_item_vectors",
     "read_validation",
     "remove_partial_sets",
+    "save_npz",
     "set_current",
     "shard_file",
     "write_adapter_set",
@@ -155,7 +156,7 @@ class AdapterSetFiles:
     extras: Mapping[str, Path] = field(default_factory=dict)  # name in the set -> file to copy in
 
 
-def _save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+def save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
     """An ``.npz`` that ``np.load`` reads, with equal bytes for equal arrays.
 
     ``np.savez`` stamps every zip entry with the current time, so two identical trainings
@@ -196,13 +197,13 @@ def write_adapter_set(
                 with open(target, "rb+") as f:
                     os.fsync(f.fileno())
             shards[k] = {**shards[k], "file": target.name, "sha256": file_sha256(target)}
-        _save_npz(tmp / "validation.npz", files.validation)
-        _save_npz(
+        save_npz(tmp / "validation.npz", files.validation)
+        save_npz(
             tmp / "items.npz",
             {"item_ids": np.asarray(list(files.item_ids), dtype=np.str_), "vectors": files.item_vectors},
         )
         if files.centroids is not None:
-            _save_npz(tmp / "partition.npz", {"centroids": files.centroids})
+            save_npz(tmp / "partition.npz", {"centroids": files.centroids})
         for name, source in sorted(files.extras.items()):
             if Path(name).name != name or name == MANIFEST or (tmp / name).exists():
                 raise ValueError(f"extra file name {name!r} is not a new plain file name in the set")

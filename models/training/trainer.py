@@ -34,13 +34,14 @@ from models.training.lora import (
     train_adapter,
 )
 from models.training.partition import Partitioner, fit_centroids
-from models.training.samples import SampleGroup, UserData
+from models.training.samples import SampleConfig, SampleGroup, UserData
 from models.training.shards import Shard, ShardingConfig, assign_users, build_index, build_shards, tune_rule
 from models.types import ItemText
 
 __all__ = [
     "TrainedSet",
     "conditions",
+    "config_from_manifest",
     "embed_catalog",
     "index_arrays",
     "make_partitioner",
@@ -240,11 +241,36 @@ def set_manifest(
             "neighbours": trained.rule.neighbours,
             "tau": trained.rule.tau,
             "grid_auc": trained.rule_table,
+            "neighbours_grid": list(config.neighbours_grid),
+            "tau_grid": list(config.tau_grid),
         },
         "validation_index": {"samples": len(trained.index.sample_ids)},
         "conditions": conditions(config.lora.threads),
         "seconds": {k: round(v, 3) for k, v in trained.seconds.items()},
     }
+
+
+def config_from_manifest(manifest: Mapping[str, Any]) -> ShardingConfig:
+    """The recipe a set was trained with, read back from its manifest (for a from-scratch rebuild).
+
+    Every field that shapes the result is recorded by :func:`set_manifest`; a manifest that lacks
+    one is refused rather than filled with today's defaults, which may have changed since.
+    """
+    try:
+        lora = dict(manifest["lora"])
+        rule = manifest["rule"]
+        return ShardingConfig(
+            shards=int(manifest["partition"]["shards"]),
+            partition=str(manifest["partition"]["kind"]),
+            max_samples=manifest["max_samples"],
+            seed=int(manifest["seed"]),
+            samples=SampleConfig(**manifest["samples"]),
+            lora=LoraSettings(**{**lora, "target_modules": tuple(lora["target_modules"])}),
+            neighbours_grid=tuple(int(n) for n in rule["neighbours_grid"]),
+            tau_grid=tuple(float(t) for t in rule["tau_grid"]),
+        )
+    except KeyError as exc:
+        raise ValueError(f"manifest lacks {exc.args[0]!r}: it predates recorded recipes") from None
 
 
 def index_arrays(index: ValidationIndex) -> dict[str, npt.NDArray[Any]]:

@@ -7,6 +7,7 @@ supervisor's readiness check, dashboards) asks the worker instead of opening the
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.agents.backfill import Backfills
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import CLICKS, ITEMS
+from streams.store import DataCut
 
 __all__ = ["register"]
 
@@ -100,11 +102,24 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfi
 
     @app.page("/adapters/snapshot/")
     class ExportSnapshot(View):
-        """POST: export the training data at the current watermark for a trainer (adapters)."""
+        """POST: export the training data for a trainer (adapters).
+
+        An empty body exports everything up to the current watermark. A body
+        ``{"watermark": W, "summary_versions": {user_key: version}}`` exports the retained data
+        inside that recorded cut, which is what rebuilding a set from scratch needs.
+        """
 
         async def post(self, request: Request) -> Response:
+            cut = None
+            body = await request.read()
+            try:
+                payload = json.loads(body) if body.strip() else {}
+                if payload.get("watermark") is not None:
+                    cut = DataCut(int(payload["watermark"]), dict(payload.get("summary_versions") or {}))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return self.json({"error": f"bad data cut: {exc}"}, status=400)
             directory = runtime.settings.snapshots_dir / uuid.uuid4().hex[:12]
-            info = await runtime.store.run(lambda s: s.snapshots.export(directory))
+            info = await runtime.store.run(lambda s: s.snapshots.export(directory, cut))
             return self.json(asdict(info), status=201)
 
     @app.page("/metrics/")

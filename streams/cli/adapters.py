@@ -1,9 +1,10 @@
-"""``streamrec adapters train | list | show``: the sharded LoRA adapter sets (APA).
+"""``streamrec adapters train | list | show | verify``: the sharded LoRA adapter sets (APA).
 
 ``train`` asks the running worker for a snapshot of the store at its current watermark, then
 trains in this process (never the worker's), shows progress bars, publishes the set and makes it
 current; the Triton ``recommender`` picks it up on its next request. ``list`` and ``show`` read
-the manifests on disk and need no running stack.
+the manifests on disk and need no running stack. ``verify`` asks the worker for the retained data
+inside a set's recorded cut, retrains every shard from scratch here, and compares the bytes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from streams.cli.common import console, err, settings_from_env, worker_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Sharded LoRA adapter sets: train, list, show.", no_args_is_help=True)
+app = typer.Typer(help="Sharded LoRA adapter sets: train, list, show, verify.", no_args_is_help=True)
 
 
 @app.command()
@@ -60,26 +61,91 @@ def train(
         f"snapshot at watermark {snapshot['watermark']}: {snapshot['interactions']} interactions, "
         f"{snapshot['items']} items, {snapshot['summaries']} summary versions"
     )
-    bars: dict[int, Any] = {}
+    bars = _StepBars()
+    try:
+        version = train_from_snapshot(
+            Path(snapshot["path"]), settings.adapters_dir, model_dir, config, progress=bars.step
+        )
+    finally:
+        bars.close()
+    console.print(f"[green]published adapter set {version}[/] and made it current")
+    _show(version)
 
-    def on_step(shard: int, step: int, total: int, loss: float) -> None:
-        bar = bars.get(shard)
+
+class _StepBars:
+    """One tqdm bar per shard, fed by the trainer's ``(shard, step, total, loss)`` callback."""
+
+    def __init__(self) -> None:
+        self.bars: dict[int, Any] = {}
+
+    def step(self, shard: int, step: int, total: int, loss: float) -> None:
+        bar = self.bars.get(shard)
         if bar is None:
-            bar = bars[shard] = tqdm(total=total, desc=f"shard {shard}", unit="step")
+            bar = self.bars[shard] = tqdm(total=total, desc=f"shard {shard}", unit="step")
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{loss:.4f}")
         if step >= total:
             bar.close()
 
-    try:
-        version = train_from_snapshot(
-            Path(snapshot["path"]), settings.adapters_dir, model_dir, config, progress=on_step
-        )
-    finally:
-        for bar in bars.values():
+    def close(self) -> None:
+        for bar in self.bars.values():
             bar.close()
-    console.print(f"[green]published adapter set {version}[/] and made it current")
-    _show(version)
+
+
+@app.command()
+def verify(
+    version: Annotated[str, typer.Argument(help="The set to rebuild, such as v0003 (see `adapters list`).")],
+) -> None:
+    """Retrain every shard of VERSION from scratch on the retained data and compare sha256.
+
+    Exit 0 when every shard file, sample set, the validation index and the weight rule are
+    byte-identical to the published ones; exit 1 otherwise.
+    """
+    from models.exceptions import ModelLoadError
+    from models.loading import resolve_model_dir
+    from streams.training import read_data_cut, verify_set
+
+    settings = settings_from_env()
+    root = settings.adapters_dir
+    try:
+        watermark, summary_versions = read_data_cut(root, version)
+        model_dir = resolve_model_dir(settings.data_dir, settings.model_path)
+    except FileNotFoundError:
+        err.print(f"[red]no verifiable adapter set {version!r} under {root}[/]")
+        raise typer.Exit(1) from None
+    except ModelLoadError as exc:
+        err.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+    snapshot = worker_json(
+        settings, "/adapters/snapshot/", {"watermark": watermark, "summary_versions": summary_versions}
+    )
+    console.print(
+        f"retained data inside {version}'s cut (watermark {watermark}): {snapshot['interactions']} "
+        f"interactions, {snapshot['summaries']} summary versions; retraining every shard from scratch"
+    )
+    bars = _StepBars()
+    try:
+        result = verify_set(Path(snapshot["path"]), root, version, model_dir, progress=bars.step)
+    except ValueError as exc:
+        err.print(f"[red]cannot verify {version}:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        bars.close()
+    table = Table(title=f"{version} rebuilt from scratch in {result.seconds:.0f} s", title_justify="left")
+    for column in ("artefact", "published", "rebuilt", "same"):
+        table.add_column(column)
+    for check in result.checks:
+        same = "[green]yes[/]" if check.matches else "[red]NO[/]"
+        table.add_row(check.name, check.recorded[:16], check.rebuilt[:16], same)
+    console.print(table)
+    for name, (recorded, now) in result.changed_conditions.items():
+        err.print(
+            f"[yellow]condition differs:[/] {name} was {recorded}, now {now} (bytes may differ for that)"
+        )
+    if not result.exact:
+        err.print(f"[red]{version} is NOT what its recorded procedure gives on the retained data[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]{version} verified:[/] every artefact is byte-identical to a from-scratch rebuild")
 
 
 @app.command(name="list")

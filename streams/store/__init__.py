@@ -10,7 +10,7 @@ from streams.store.ingest import ClickRow, IngestResult, ItemRow
 from streams.store.pending import PendingRecommendation
 from streams.store.retrieval import Candidate
 from streams.store.schema import SCHEMA_VERSION
-from streams.store.snapshot import SNAPSHOT_FILES, SnapshotInfo
+from streams.store.snapshot import SNAPSHOT_FILES, DataCut, SnapshotInfo
 from streams.store.store import Store
 from streams.store.summaries import SummaryRow, SummaryWork
 
@@ -20,6 +20,7 @@ __all__ = [
     "AsyncStore",
     "Candidate",
     "ClickRow",
+    "DataCut",
     "DeletionRecord",
     "IngestResult",
     "ItemRow",

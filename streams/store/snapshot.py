@@ -6,6 +6,13 @@ store thread (a columnar copy, milliseconds per 100k rows), at watermark ``W`` =
 interaction ``seq`` when it starts: interactions with ``seq <= W``, the summary versions whose
 chain ends at or before ``W``, and the catalog.
 
+**Data cuts.** A snapshot can also be taken *at a recorded cut*: an older watermark and, per
+user key, the newest summary version a set was trained with. Summaries are written after the
+interactions they cover, so ``through_seq <= W`` alone would let a summary made after training
+slip into a later "from scratch" rebuild of that set; the per-user version cut keeps it out. The
+cut a snapshot used is written to ``snapshot.json`` and travels into the adapter set, so
+``streamrec adapters verify`` can rebuild exactly the retained part of the same data.
+
 A snapshot holds salted user keys, never raw user ids; it is still personal data, so the
 trainer deletes it when it is done.
 """
@@ -14,17 +21,37 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from streams.store.database import Database, now_ms
 from streams.store.schema import read_meta
 
-__all__ = ["SnapshotInfo", "Snapshots", "SNAPSHOT_FILES"]
+__all__ = ["DataCut", "SnapshotInfo", "Snapshots", "SNAPSHOT_FILES"]
 
 SNAPSHOT_FILES = ("interactions.parquet", "items.parquet", "summaries.parquet")
+
+
+@dataclass(frozen=True)
+class DataCut:
+    """Which data a training run saw: interactions up to ``watermark``, and per user key the
+    summary versions up to ``summary_versions[key]`` (users absent from it: none)."""
+
+    watermark: int
+    summary_versions: Mapping[str, int]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.watermark, bool) or not isinstance(self.watermark, int) or self.watermark < 0:
+            raise ValueError(f"DataCut.watermark must be an integer >= 0, got {self.watermark!r}")
+        bad = {
+            k: v for k, v in self.summary_versions.items() if isinstance(v, bool) or not isinstance(v, int)
+        }
+        if bad:
+            raise ValueError(f"DataCut.summary_versions must map user keys to integers, got {bad!r}")
 
 
 @dataclass(frozen=True)
@@ -37,18 +64,28 @@ class SnapshotInfo:
     created_at: int
 
 
+def _key_versions(summaries: pa.Table) -> list[tuple[str, int]]:
+    keys = summaries.column("user_key").to_pylist()
+    return [(str(k), int(v)) for k, v in zip(keys, summaries.column("version").to_pylist(), strict=True)]
+
+
 class Snapshots:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def export(self, directory: Path) -> SnapshotInfo:
-        """Write the snapshot files and ``snapshot.json`` into ``directory`` (created)."""
+    def export(self, directory: Path, cut: DataCut | None = None) -> SnapshotInfo:
+        """Write the snapshot files and ``snapshot.json`` into ``directory`` (created).
+
+        Without ``cut``: everything up to the current watermark. With it: exactly the retained
+        data inside that cut (rows deleted since are gone; rows added since are not included).
+        """
         directory.mkdir(parents=True, exist_ok=True)
         con = self._db.con
         salt = read_meta(con, "user_key_salt", self._db.path)
         with self._db.transaction() as tx:
             # fetchall: DuckDB refuses new work on a connection with a partly fetched result.
-            watermark = int(tx.execute("SELECT coalesce(max(seq), 0) FROM interactions").fetchall()[0][0])
+            current = int(tx.execute("SELECT coalesce(max(seq), 0) FROM interactions").fetchall()[0][0])
+            watermark = current if cut is None else cut.watermark
             # The user key is computed in SQL exactly as Database.user_key does in Python.
             interactions = tx.sql(
                 """
@@ -67,6 +104,13 @@ class Snapshots:
                 """,
                 params=[salt, watermark],
             ).to_arrow_table()
+        if cut is not None:
+            pairs = _key_versions(summaries)
+            keep = [version <= cut.summary_versions.get(key, 0) for key, version in pairs]
+            summaries = summaries.filter(pa.array(keep, type=pa.bool_()))
+        used: dict[str, int] = {}
+        for key, version in _key_versions(summaries):
+            used[key] = max(used.get(key, 0), version)
         for name, table in zip(SNAPSHOT_FILES, (interactions, items, summaries), strict=True):
             pq.write_table(table, directory / name)
         info = SnapshotInfo(
@@ -78,7 +122,7 @@ class Snapshots:
             created_at=now_ms(),
         )
         with open(directory / "snapshot.json", "w", encoding="utf-8") as f:
-            json.dump(asdict(info), f, indent=2)
+            json.dump({**asdict(info), "summary_versions": dict(sorted(used.items()))}, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
         return info

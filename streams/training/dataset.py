@@ -28,6 +28,7 @@ class TrainingData:
     catalog_order: tuple[str, ...]  # the negative-sampling universe, sorted
     watermark: int
     catalog_digest: str
+    summary_versions: dict[str, int]  # the data cut's summary part: newest version used per user key
 
 
 def _catalog_digest(catalog: dict[str, ItemText], order: tuple[str, ...]) -> str:
@@ -39,10 +40,12 @@ def _catalog_digest(catalog: dict[str, ItemText], order: tuple[str, ...]) -> str
     return sha.hexdigest()
 
 
-def read_snapshot(directory: Path) -> TrainingData:
+def read_snapshot(directory: Path, catalog_file: Path | None = None) -> TrainingData:
+    """The snapshot in ``directory``; ``catalog_file`` replaces its catalog (a set's own copy,
+    when a set is rebuilt from scratch: the live catalog may have grown since)."""
     info = json.loads((directory / "snapshot.json").read_text(encoding="utf-8"))
     catalog: dict[str, ItemText] = {}
-    for row in pq.read_table(directory / "items.parquet").to_pylist():
+    for row in pq.read_table(catalog_file or directory / "items.parquet").to_pylist():
         catalog[row["item_id"]] = ItemText(
             item_id=row["item_id"],
             title=row["title"],
@@ -74,4 +77,11 @@ def read_snapshot(directory: Path) -> TrainingData:
         UserData(user_key=key, events=tuple(events[key]), summaries=tuple(summaries.get(key, ())))
         for key in sorted(events)
     )
-    return TrainingData(users, catalog, order, int(info["watermark"]), _catalog_digest(catalog, order))
+    return TrainingData(
+        users,
+        catalog,
+        order,
+        int(info["watermark"]),
+        _catalog_digest(catalog, order),
+        {str(k): int(v) for k, v in info.get("summary_versions", {}).items()},
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from models.loading import resolve_model_dir
 from models.prompts import describe_item
@@ -31,7 +34,14 @@ from models.training.embeddings import Vector
 from models.training.lora import LoraSettings, save_adapter_file
 from models.training.partition import Partitioner
 from models.training.shards import ShardingConfig
-from models.training.trainer import embed_catalog, index_arrays, make_partitioner, set_manifest, train_set
+from models.training.trainer import (
+    TrainedSet,
+    embed_catalog,
+    index_arrays,
+    make_partitioner,
+    set_manifest,
+    train_set,
+)
 from models.types import ItemText
 from serving.adapters import (
     AdapterSetFiles,
@@ -43,13 +53,27 @@ from serving.adapters import (
 )
 from streams.training.dataset import read_snapshot
 
-__all__ = ["train_from_snapshot", "main"]
+__all__ = ["CATALOG", "DATA_CUT", "MEMBERS", "main", "read_partitioner", "set_files", "train_from_snapshot"]
+
+DATA_CUT = "data_cut.json"  # the watermark and summary versions the set was trained on
+MEMBERS = "members.parquet"  # user key -> shard, for every user with samples in the set
+CATALOG = "catalog.parquet"  # the catalog it was trained on (negatives, prompts), not personal data
 
 log = logging.getLogger(__name__)
 
 
 def _text_sha(item: ItemText) -> str:
     return hashlib.sha256(describe_item(item, 120).encode()).hexdigest()
+
+
+def read_partitioner(root: Path, version: str, manifest: dict[str, Any]) -> Partitioner:
+    """A published set's partitioner: its kind, salt and (semantic) catalog-only centroids."""
+    part = manifest["partition"]
+    centroids = None
+    if part["kind"] == "semantic":
+        with np.load(root / version / "partition.npz") as data:
+            centroids = data["centroids"].astype(np.float64)
+    return Partitioner(part["kind"], part["shards"], part["salt"], centroids)
 
 
 def _carried_over(
@@ -75,12 +99,56 @@ def _carried_over(
         and part["shards"] == config.shards
         and manifest.get("seed") == config.seed
     ):
-        centroids = None
-        if part["kind"] == "semantic":
-            with np.load(root / current / "partition.npz") as data:
-                centroids = data["centroids"].astype(np.float64)
-        partitioner = Partitioner(part["kind"], part["shards"], part["salt"], centroids)
+        partitioner = read_partitioner(root, current, manifest)
     return vectors, partitioner, current
+
+
+def set_files(trained: TrainedSet, directory: Path, base_model: str) -> AdapterSetFiles:
+    """Write a trained set's shard files and curves into ``directory``; what the writer publishes.
+
+    ``streamrec adapters verify`` calls this too, so a rebuilt set is hashed exactly as the
+    published one was written.
+    """
+    sources = []
+    for k, adapter in enumerate(trained.adapters):
+        path = directory / f"shard-{k}.safetensors"
+        save_adapter_file(adapter.tensors, path, {"shard": str(k), "base_model": base_model})
+        sources.append(path)
+    members = directory / MEMBERS
+    _write_members(trained, members)
+    curves = directory / "training.png"
+    title = f"{base_model}, {trained.config.partition} partition, K={trained.config.shards}"
+    plot_training_curves(trained.adapters, curves, title)
+    ids = sorted(trained.item_vectors)
+    return AdapterSetFiles(
+        shard_sources=sources,
+        validation=index_arrays(trained.index),
+        item_ids=ids,
+        item_vectors=np.stack([trained.item_vectors[i] for i in ids]).astype(np.float32),
+        centroids=trained.partitioner.centroids,
+        extras={"training.png": curves, MEMBERS: members},
+    )
+
+
+def _write_members(trained: TrainedSet, path: Path) -> None:
+    """Which salted user keys have samples in which shard: how a deletion finds its shards."""
+    rows = sorted(
+        (
+            key,
+            shard.shard,
+            sum(len(g.samples) for g in (*shard.train, *shard.validation) if g.user_key == key),
+        )
+        for shard in trained.shards
+        for key in shard.user_keys
+    )
+    table = pa.table(
+        {
+            "user_key": pa.array([r[0] for r in rows], pa.string()),
+            "shard": pa.array([r[1] for r in rows], pa.int32()),
+            "samples": pa.array([r[2] for r in rows], pa.int32()),
+        }
+    )
+    pq.write_table(table, path)
 
 
 def train_from_snapshot(
@@ -120,26 +188,19 @@ def train_from_snapshot(
         manifest: dict[str, Any] = set_manifest(trained, base_model, data.watermark, data.catalog_digest)
         manifest["previous"] = previous
         manifest["item_text_sha256"] = {item_id: _text_sha(item) for item_id, item in data.catalog.items()}
+        manifest["data_cut"] = {"file": DATA_CUT, "summary_users": len(data.summary_versions)}
+        manifest["catalog"] = {"file": CATALOG, "items": len(data.catalog), "digest": data.catalog_digest}
         with tempfile.TemporaryDirectory(prefix="streamrec-adapters-") as tmp:
-            sources = []
-            for k, adapter in enumerate(trained.adapters):
-                path = Path(tmp) / f"shard-{k}.safetensors"
-                save_adapter_file(adapter.tensors, path, {"shard": str(k), "base_model": base_model})
-                sources.append(path)
-            curves = Path(tmp) / "training.png"
-            plot_training_curves(
-                trained.adapters, curves, f"{base_model}, {config.partition} partition, K={config.shards}"
+            files = set_files(trained, Path(tmp), base_model)
+            cut = Path(tmp) / DATA_CUT
+            cut.write_text(
+                json.dumps(
+                    {"watermark": data.watermark, "summary_versions": data.summary_versions}, sort_keys=True
+                ),
+                encoding="utf-8",
             )
-            ids = sorted(trained.item_vectors)
-            files = AdapterSetFiles(
-                shard_sources=sources,
-                validation=index_arrays(trained.index),
-                item_ids=ids,
-                item_vectors=np.stack([trained.item_vectors[i] for i in ids]).astype(np.float32),
-                centroids=trained.partitioner.centroids,
-                extras={"training.png": curves},
-            )
-            return write_adapter_set(adapters_root, files, manifest)
+            extras = {**files.extras, DATA_CUT: cut, CATALOG: snapshot / "items.parquet"}
+            return write_adapter_set(adapters_root, replace(files, extras=extras), manifest)
     finally:
         if not keep_snapshot:
             shutil.rmtree(snapshot, ignore_errors=True)

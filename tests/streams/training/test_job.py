@@ -7,54 +7,18 @@ the production path: the DuckDB store's snapshot export, the training job, the a
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from models.training.lora import LoraSettings
-from models.training.shards import ShardingConfig
 from serving.adapters import file_sha256, list_versions, read_current, read_manifest
 from streams.cli import app
-from streams.store import ClickRow, ItemRow, Store
+from streams.store import ClickRow, Store
 from streams.training import read_snapshot, train_from_snapshot
 
-CONFIG = ShardingConfig(shards=3, max_samples=300, lora=replace(LoraSettings(), max_epochs=1))
-
-
-def fill(store: Store, users: int = 14, per_user: int = 12) -> None:
-    items = [
-        ItemRow(str(i), f"Movie {i}", None, ("Drama",) if i % 2 else ("Comedy",), {}) for i in range(1, 70)
-    ]
-    store.ingest.items("items", items, {0: 1})
-    rows = []
-    offset = 0
-    for u in range(users):
-        for k in range(per_user):
-            item = str((u * 7 + k * 3) % 69 + 1)
-            rows.append(
-                ClickRow(
-                    f"u{u}-{k}",
-                    f"person-{u}",
-                    item,
-                    "rating",
-                    float((u + k) % 5 + 1),
-                    1000 * k + u,
-                    0,
-                    offset,
-                )
-            )
-            offset += 1
-    store.ingest.clicks("clicks", rows, {0: offset})
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "data" / "streamrec.duckdb")
-    fill(s)
-    return s
+from .factories import CONFIG
 
 
 def test_snapshot_is_consistent_and_holds_no_raw_user_id(store: Store, tmp_path: Path) -> None:
