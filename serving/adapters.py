@@ -9,6 +9,9 @@ Layout under ``$STREAMREC_DATA_DIR/adapters/``::
     v0001/validation.npz    the validation index (salted user keys, vectors, predictions)
     v0001/items.npz         base-LLM item vectors (context vectors for the APA weights)
     v0001/training.png      loss and validation-AUC curves per shard (for people, not hashed)
+    v0001/members.parquet   salted user key -> shard, for every user with samples in the set
+    v0001/data_cut.json     the watermark and summary versions it was trained on
+    v0001/catalog.parquet   the catalog it was trained on
 
 **Atomic publication.** A set is written into a hidden temporary directory, every file is
 fsynced, and the directory is renamed into place; only then does ``CURRENT`` move (write a
@@ -51,6 +54,10 @@ __all__ = [
     "save_npz",
     "set_current",
     "shard_file",
+    "purged_before",
+    "read_members",
+    "shards_holding",
+    "shards_of",
     "write_adapter_set",
 ]
 
@@ -229,6 +236,50 @@ def write_adapter_set(
 def read_validation(root: Path, version: str) -> dict[str, npt.NDArray[Any]]:
     with np.load(root / version / "validation.npz", allow_pickle=False) as data:
         return {name: data[name] for name in data.files}
+
+
+def read_members(root: Path, version: str) -> dict[str, tuple[int, ...]] | None:
+    """Salted user key -> the shards of ``version`` holding their samples; None if unrecorded."""
+    members = root / version / "members.parquet"
+    if not members.exists():
+        return None
+    import pyarrow.parquet as pq
+
+    found: dict[str, set[int]] = {}
+    for row in pq.read_table(members, columns=["user_key", "shard"]).to_pylist():
+        found.setdefault(str(row["user_key"]), set()).add(int(row["shard"]))
+    return {key: tuple(sorted(shards)) for key, shards in found.items()}
+
+
+def shards_of(root: Path, version: str, user_key: str) -> tuple[int, ...]:
+    """The shards of ``version`` holding samples of ``user_key``.
+
+    A set written before ``members.parquet`` existed cannot say, so every shard counts as
+    holding the user: excluding too much is safe, serving deleted data is not.
+    """
+    members = read_members(root, version)
+    if members is None:
+        return tuple(range(len(read_manifest(root, version)["shards"])))
+    return members.get(user_key, ())
+
+
+def shards_holding(root: Path, user_key: str) -> tuple[str, tuple[int, ...]] | None:
+    """The current set and its shards holding samples of ``user_key``; None without a set."""
+    version = read_current(root)
+    return None if version is None else (version, shards_of(root, version, user_key))
+
+
+def purged_before(root: Path, version: str) -> frozenset[str] | None:
+    """Deletion requests already purged when ``version``'s training data was exported.
+
+    Their data cannot be in the set; a request purged later may be. None when the set does
+    not record it (every purged request may then be in it).
+    """
+    try:
+        cut = json.loads((root / version / "data_cut.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return frozenset(str(r) for r in cut.get("purged_requests", ()))
 
 
 def read_item_vectors(root: Path, version: str) -> dict[str, npt.NDArray[np.float64]]:

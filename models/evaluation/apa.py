@@ -17,7 +17,7 @@ worker's prompt (``PromptConfig(max_recent=5)``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from models.evaluation.metrics import metric_table, positive_rank
 from models.evaluation.ranker import FitData, Ranker, Scores
 from models.prompts import PromptConfig, build_candidate, build_context
 from models.training.samples import TrainingEvent, UserData
+from models.types import ItemText
 
 __all__ = ["AdapterRanker", "HybridRanker", "training_users"]
 
@@ -60,6 +61,7 @@ class AdapterRanker(Ranker):
         prompt_config: PromptConfig = PromptConfig(max_recent=5),
         device: str = "cpu",
         progress: bool = False,
+        item_vectors: Callable[[Mapping[str, ItemText]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.name = name  # type: ignore[misc]  # one class, three report rows
         self.model_dir = model_dir
@@ -67,6 +69,7 @@ class AdapterRanker(Ranker):
         self.prompt_config = prompt_config
         self.device = device
         self.progress = progress
+        self.item_vectors = item_vectors  # a run's shared embedding of the catalog (None: embed here)
         self._scorer: Any = None
         self._items: Any = None
         self._info: dict[str, Any] = {}
@@ -93,7 +96,16 @@ class AdapterRanker(Ranker):
             bar.update(done - bar.n)
             bar.set_postfix(loss=f"{loss:.3f}")
 
-        trained = train_set(self.model_dir, users, data.dataset.items, order, self.config, log_steps=step)
+        vectors = None if self.item_vectors is None else self.item_vectors(data.dataset.items)
+        trained = train_set(
+            self.model_dir,
+            users,
+            data.dataset.items,
+            order,
+            self.config,
+            item_vectors=vectors,
+            log_steps=step,
+        )
         bar.close()
         model, tokenizer = load_causal_lm(self.model_dir, device=self.device)
         self._scorer = AggregatedScorer(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from models.evaluation.split import SplitConfig, build_targets, sample_users
 if TYPE_CHECKING:
     from models.scoring import Scorer
     from models.summarizer import Summarizer
+    from models.types import ItemText
 
 __all__ = ["compare_models", "load_dataset", "make_ranker", "run_evaluation"]
 
@@ -62,6 +63,18 @@ class _LanguageModels:
         self._scorer: Scorer | None = None
         self._summarizer: Summarizer | None = None
         self._rankers: dict[str, Ranker] = {}
+        self._item_vectors: dict[str, Any] | None = None
+
+    def item_vectors(self, items: Mapping[str, ItemText]) -> dict[str, Any]:
+        """Base-LLM item vectors, embedded once per run: every fine-tuned row uses the same
+        catalog and base model, and embedding ~10k items costs minutes on a CPU."""
+        if self._item_vectors is None:
+            from models.training.trainer import embed_catalog
+
+            self._item_vectors = embed_catalog(
+                self.model_dir(), list(items.values()), progress=self.config.progress
+            )
+        return self._item_vectors
 
     def shared(self, name: str, build: Callable[[], Ranker]) -> Ranker:
         """One ranker per name per run, so ``hybrid`` reuses the ``llm-apa`` already fitted."""
@@ -129,6 +142,7 @@ def _adapter_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Rank
             PromptConfig(max_recent=config.prompt_recent),
             config.device,
             config.progress,
+            lms.item_vectors,
         ),
     )
 

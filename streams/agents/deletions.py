@@ -12,18 +12,21 @@ Handling the same request twice is harmless: a purged request is only re-acknowl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from functools import partial
 
 import faust
 
+from serving.adapters import shards_holding
 from serving.exceptions import ServingError
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
 from streams.agents.summarize import Summaries
 from streams.contracts import SCHEMA_VERSION, Deletion, DeletionStatus
 from streams.delivery import durably, micro_batches, send_and_wait, send_dead_letters, split_batch
+from streams.store import ShardsHolding
 
 __all__ = ["register", "handle_deletion"]
 
@@ -74,9 +77,10 @@ async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, 
         summaries.claimed.add(request.user_id)
     try:
         try:
+            holding = await _shards_holding(runtime, request.user_id)
             result = await runtime.store.run(
                 lambda s: s.deletions.purge(
-                    request.request_id, request.user_id, request.item_ids, request.requested_at
+                    request.request_id, request.user_id, request.item_ids, request.requested_at, holding
                 )
             )
         except Exception as exc:  # the ledger keeps it at 'received'; start-up retries it
@@ -94,6 +98,12 @@ async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, 
         )
         if result.summaries_invalidated:
             detail += f"; {result.summaries_invalidated} summary version(s) derived from them deleted"
+        if holding is not None and result.shards_dirtied:
+            shards = ",".join(str(k) for k in result.shards_dirtied)
+            detail += (
+                f"; adapter shard(s) {shards} of set {holding.adapter_set} marked dirty: "
+                "not used for any recommendation until retrained without the data"
+            )
         if request.item_ids is not None and summaries is not None and result.summaries_invalidated:
             detail += "; " + await _rebuild(summaries, request.user_id)
         metrics.DELETIONS.labels(stage="purged").inc()
@@ -101,6 +111,18 @@ async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, 
     finally:
         if summaries is not None:
             summaries.claimed.discard(request.user_id)
+
+
+async def _shards_holding(runtime: Runtime, user_id: str) -> ShardsHolding | None:
+    """The served set's shards with samples of the user (its ``members`` file), if a set is served.
+
+    A whole-user deletion dirties the shard that holds the user. So does an item-level one: a
+    user's samples (negatives, the target cap, the held-out target) depend on all of their
+    events, so any change to them changes that shard's training data.
+    """
+    key = await runtime.store.run(lambda s: s.user_key(user_id))
+    found = await asyncio.to_thread(shards_holding, runtime.settings.adapters_dir, key)
+    return None if found is None else ShardsHolding(found[0], found[1])
 
 
 async def _rebuild(summaries: Summaries, user_id: str) -> str:

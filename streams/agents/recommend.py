@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 import numpy as np
@@ -29,6 +29,7 @@ from serving.client import RecommenderClient, ScoreResult
 from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
+from streams.agents.served_set import ServedSetGuard
 from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
 from streams.delivery import send_and_wait
 from streams.store import Candidate, PendingRecommendation
@@ -68,8 +69,14 @@ class Recommender:
     client: RecommenderClient
     prompt_config: PromptConfig
     breaker_open_until: float = 0.0
+    guard: ServedSetGuard = field(init=False)
 
-    async def score(self, context: str, texts: list[str], context_items: list[str]) -> ScoreResult | None:
+    def __post_init__(self) -> None:
+        self.guard = ServedSetGuard(self.runtime)
+
+    async def score(
+        self, context: str, texts: list[str], context_items: list[str], excluded: frozenset[int] = frozenset()
+    ) -> ScoreResult | None:
         """Score through Triton with retries; None means "use the fallback"."""
         settings = self.runtime.settings
         if time.monotonic() < self.breaker_open_until:
@@ -78,7 +85,7 @@ class Recommender:
         for attempt in range(settings.score_retries + 1):
             try:
                 with metrics.SCORE_SECONDS.time():
-                    return await self.client.score(context, texts, context_items)
+                    return await self.client.score(context, texts, context_items, sorted(excluded))
             except ScoringRejected as exc:
                 # The request itself is invalid; retrying it cannot help. Fall back for this
                 # user only (the breaker stays closed: Triton is healthy).
@@ -92,6 +99,35 @@ class Recommender:
                     delay *= 2
         self.breaker_open_until = time.monotonic() + BREAKER_COOLDOWN_S
         return None
+
+    async def score_clean(
+        self, context: str, texts: list[str], context_items: list[str]
+    ) -> ScoreResult | None:
+        """Score without any dirty shard, even one marked while the request was in flight.
+
+        The dirty marks are read before the call and again after it. A purge that committed in
+        between (its ``purged`` may already be out) is caught by the second read, and so is a
+        set that Triton switched to and that holds data purged after its export (``guard``): if
+        the answer gave such a shard any weight, it is thrown away and the request scored again.
+        """
+        store = self.runtime.store
+        excluded = await store.run(lambda s: s.dirty.excluded())
+        for _ in range(3):
+            result = await self.score(context, texts, context_items, excluded)
+            if result is None:
+                return None
+            try:
+                await self.guard.check(result.adapter_set)  # a set new to us: deletions it may hold
+            except (OSError, ValueError, KeyError):
+                log.exception("adapter set %s cannot be checked against deletions", result.adapter_set)
+                return None  # unprovable: the popularity fallback uses no adapter
+            now = await store.run(lambda s: s.dirty.excluded())
+            used = {k for k, w in enumerate(result.shard_weights) if w > 0}
+            if not used & now:
+                return result
+            log.info("a shard was marked dirty while scoring; scoring again without it")
+            excluded = now
+        return None  # marks keep changing under us: the popularity fallback uses no adapter
 
     async def answer(self, pending: PendingRecommendation) -> Recommendation | None:
         """Build, publish and acknowledge one user's recommendation."""
@@ -111,7 +147,7 @@ class Recommender:
             log.info("no candidates for a pending user; nothing published")
             await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
             return None
-        result = await self.score(
+        result = await self.score_clean(
             build_context(history, self.prompt_config, summary=summary.summary if summary else None),
             [build_candidate(c.item, self.prompt_config) for c in candidates],
             # The items the prompt shows choose the adapter weights (APA).

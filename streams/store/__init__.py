@@ -5,7 +5,8 @@ here: ``from streams.store import Store, ClickRow``.
 """
 
 from streams.store.async_store import AsyncStore
-from streams.store.deletions import DeletionRecord, PurgeResult
+from streams.store.deletions import DeletionRecord, PurgeResult, ShardsHolding
+from streams.store.dirty_shards import DirtyMark
 from streams.store.ingest import ClickRow, IngestResult, ItemRow
 from streams.store.pending import PendingRecommendation
 from streams.store.retrieval import Candidate
@@ -22,10 +23,12 @@ __all__ = [
     "ClickRow",
     "DataCut",
     "DeletionRecord",
+    "DirtyMark",
     "IngestResult",
     "ItemRow",
     "PendingRecommendation",
     "PurgeResult",
+    "ShardsHolding",
     "SnapshotInfo",
     "Store",
     "SummaryRow",

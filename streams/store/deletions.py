@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.store.database import Database, now_ms
+from streams.store.dirty_shards import mark_dirty
 from streams.store.tombstones import write_tombstones
 
-__all__ = ["DeletionRecord", "PurgeResult", "Deletions"]
+__all__ = ["DeletionRecord", "Deletions", "PurgeResult", "ShardsHolding"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,20 @@ class DeletionRecord:
 
 
 @dataclass(frozen=True)
+class ShardsHolding:
+    """The served adapter set's shards whose samples derived from the data being deleted."""
+
+    adapter_set: str
+    shards: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class PurgeResult:
     request_id: str
     rows_deleted: int
     deleted_through: int
     summaries_invalidated: int = 0
+    shards_dirtied: tuple[int, ...] = ()
 
 
 class Deletions:
@@ -80,14 +90,33 @@ class Deletions:
         ).fetchall()
         return [(str(r), str(u), None if i is None else list(i), int(t)) for r, u, i, t in rows]
 
+    def purged(self) -> list[tuple[str, str]]:
+        """(request id, salted user key) of every purged request, oldest first.
+
+        A newly served adapter set is checked against these: a request purged after its
+        training data was exported may still be in it.
+        """
+        rows = self._db.con.execute(
+            "SELECT request_id, user_key FROM deletion_requests WHERE stage = 'purged' "
+            "ORDER BY purged_at, request_id"
+        ).fetchall()
+        return [(str(r), str(k)) for r, k in rows]
+
     def purge(
-        self, request_id: str, user_id: str, item_ids: Sequence[str] | None, requested_at: int
+        self,
+        request_id: str,
+        user_id: str,
+        item_ids: Sequence[str] | None,
+        requested_at: int,
+        holding: ShardsHolding | None = None,
     ) -> PurgeResult:
         """Delete the user's rows (or those items), leave a tombstone, close the ledger entry.
 
         All in one transaction, followed by a checkpoint so the WAL no longer holds the rows.
         The tombstone reaches at least the newest deleted event, so even events stamped after
-        ``requested_at`` that were deleted here cannot be replayed back in.
+        ``requested_at`` that were deleted here cannot be replayed back in. ``holding`` names
+        the adapter shards that learned from the user; they are marked dirty in the same
+        transaction (``streams.store.dirty_shards``), so the purge never commits without them.
         """
         db = self._db
         key = db.user_key(user_id)
@@ -119,6 +148,8 @@ class Deletions:
                 invalidated = 0
             through = max(requested_at, max_ts)
             write_tombstones(con, key, items, through, request_id)
+            if holding is not None and holding.shards:
+                mark_dirty(con, holding.shards, holding.adapter_set, request_id)
             if items is None:
                 con.execute("DELETE FROM rec_pending WHERE user_id = ?", [user_id])
             else:
@@ -139,4 +170,5 @@ class Deletions:
                 [now_ms(), deleted, request_id],
             )
         db.con.execute("CHECKPOINT")
-        return PurgeResult(request_id, deleted, through, invalidated)
+        dirtied = holding.shards if holding is not None else ()
+        return PurgeResult(request_id, deleted, through, invalidated, tuple(sorted(set(dirtied))))

@@ -13,7 +13,7 @@ import duckdb
 
 __all__ = ["SCHEMA_VERSION", "migrate", "read_meta"]
 
-SCHEMA_VERSION = 2  # 2: interactions.seq and the summaries table
+SCHEMA_VERSION = 3  # 2: interactions.seq and the summaries table; 3: dirty_shards
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -78,6 +78,15 @@ CREATE TABLE IF NOT EXISTS summaries (
     latency_ms DOUBLE NOT NULL,
     prompt_sha256 VARCHAR NOT NULL,       -- provenance: the exact prompt that produced the text
     PRIMARY KEY (user_id, version)
+);
+CREATE TABLE IF NOT EXISTS dirty_shards (
+    mark_id BIGINT PRIMARY KEY,           -- 1, 2, ...: a retrain covers the marks up to its snapshot's
+    shard INTEGER NOT NULL,               -- the shard whose served adapter learned from deleted data
+    adapter_set VARCHAR NOT NULL,         -- the set version that held it when marked
+    request_id VARCHAR NOT NULL,          -- the deletion request (no user id, not even salted)
+    marked_at BIGINT NOT NULL,
+    cleared_by VARCHAR,                   -- the set version whose retrain of the shard covers it
+    cleared_at BIGINT
 );
 CREATE TABLE IF NOT EXISTS tombstones (
     user_key VARCHAR NOT NULL,

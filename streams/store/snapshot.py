@@ -13,6 +13,10 @@ slip into a later "from scratch" rebuild of that set; the per-user version cut k
 cut a snapshot used is written to ``snapshot.json`` and travels into the adapter set, so
 ``streamrec adapters verify`` can rebuild exactly the retained part of the same data.
 
+It also lists the deletion requests already purged when it was taken: a set trained from it
+cannot hold their data, while any request purged later may be in it (the worker marks such a
+set's shards dirty when it is published).
+
 A snapshot holds salted user keys, never raw user ids; it is still personal data, so the
 trainer deletes it when it is done.
 """
@@ -97,6 +101,13 @@ class Snapshots:
             items = tx.sql(
                 "SELECT item_id, title, description, categories FROM items ORDER BY item_id"
             ).to_arrow_table()
+            # Deletions already purged are absent from this data; any purged later may not be.
+            purged = sorted(
+                str(r[0])
+                for r in tx.execute(
+                    "SELECT request_id FROM deletion_requests WHERE stage = 'purged'"
+                ).fetchall()
+            )
             summaries = tx.sql(
                 """
                 SELECT sha256(? || ':' || user_id) AS user_key, version, summary, through_seq
@@ -122,7 +133,11 @@ class Snapshots:
             created_at=now_ms(),
         )
         with open(directory / "snapshot.json", "w", encoding="utf-8") as f:
-            json.dump({**asdict(info), "summary_versions": dict(sorted(used.items()))}, f, indent=2)
+            json.dump(
+                {**asdict(info), "summary_versions": dict(sorted(used.items())), "purged_requests": purged},
+                f,
+                indent=2,
+            )
             f.flush()
             os.fsync(f.fileno())
         return info

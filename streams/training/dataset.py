@@ -29,6 +29,7 @@ class TrainingData:
     watermark: int
     catalog_digest: str
     summary_versions: dict[str, int]  # the data cut's summary part: newest version used per user key
+    purged_requests: tuple[str, ...] = ()  # deletions already purged when the snapshot was taken
 
 
 def _catalog_digest(catalog: dict[str, ItemText], order: tuple[str, ...]) -> str:
@@ -84,4 +85,5 @@ def read_snapshot(directory: Path, catalog_file: Path | None = None) -> Training
         int(info["watermark"]),
         _catalog_digest(catalog, order),
         {str(k): int(v) for k, v in info.get("summary_versions", {}).items()},
+        tuple(str(r) for r in info.get("purged_requests", ())),
     )

@@ -195,7 +195,12 @@ def train_from_snapshot(
             cut = Path(tmp) / DATA_CUT
             cut.write_text(
                 json.dumps(
-                    {"watermark": data.watermark, "summary_versions": data.summary_versions}, sort_keys=True
+                    {
+                        "watermark": data.watermark,
+                        "summary_versions": data.summary_versions,
+                        "purged_requests": list(data.purged_requests),
+                    },
+                    sort_keys=True,
                 ),
                 encoding="utf-8",
             )

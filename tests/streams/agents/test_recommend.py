@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -151,3 +152,55 @@ def test_recommendation_rejects_unsorted_items_or_bad_ranks(items: list[dict[str
     """Consumers can trust the order: the contract refuses anything else."""
     with pytest.raises(ValidationError, match=match):
         Recommendation(**recommendation_fields(items=items))
+
+
+# -- scoring never uses a dirty shard ----------------------------------------------------------
+
+
+class MarkingClient:
+    """A Triton stand-in: weights every non-excluded shard; the first call lands a purge mid-flight."""
+
+    def __init__(self, store: Any, shards: int = 4) -> None:
+        self.store = store
+        self.shards = shards
+        self.excluded_seen: list[list[int]] = []
+
+    async def score(
+        self, context: str, candidates: Any, context_items: Any = (), excluded_shards: Any = ()
+    ) -> Any:
+        from serving.client import ScoreResult
+
+        self.excluded_seen.append(list(excluded_shards))
+        if len(self.excluded_seen) == 1:  # a deletion's purge commits while this request scores
+            await self.store.run(lambda s: s.dirty.mark([2], "v0001", "req-1"))
+        usable = [k for k in range(self.shards) if k not in excluded_shards]
+        weights = tuple(1.0 / len(usable) if k in usable else 0.0 for k in range(self.shards))
+        return ScoreResult(np.full(len(candidates), 0.5, np.float32), "m", "1", 1.0, "v0001", weights)
+
+
+def test_an_answer_that_used_a_shard_marked_meanwhile_is_scored_again(tmp_path: Any) -> None:
+    import asyncio
+
+    from models.prompts import PromptConfig
+    from streams.agents import Runtime
+    from streams.agents.recommend import Recommender
+    from streams.settings import Settings
+    from streams.store import AsyncStore
+
+    async def scenario() -> None:
+        settings = Settings(data_dir=tmp_path)
+        (settings.adapters_dir / "v0001").mkdir(parents=True)
+        manifest = {"format": 1, "shards": [{} for _ in range(4)]}
+        (settings.adapters_dir / "v0001" / "manifest.json").write_text(json.dumps(manifest))
+        (settings.adapters_dir / "v0001" / "data_cut.json").write_text(json.dumps({"purged_requests": []}))
+        runtime = Runtime(settings=settings, store=AsyncStore(str(tmp_path / "db.duckdb")))
+        await runtime.store.run(lambda s: s.dirty.mark([0], "v0001", "req-0"))  # dirty before the request
+        client = MarkingClient(runtime.store)
+        recommender = Recommender(runtime, None, client, PromptConfig())  # type: ignore[arg-type]
+        result = await recommender.score_clean("ctx", ["a", "b"], ["i"])
+        assert result is not None
+        assert client.excluded_seen == [[0], [0, 2]], "the second call excludes the shard marked meanwhile"
+        assert result.shard_weights[0] == 0.0 and result.shard_weights[2] == 0.0
+        runtime.store.close()
+
+    asyncio.run(scenario())

@@ -116,3 +116,19 @@ def test_adapters_list_and_show(
     assert json.loads(as_json.output)["version"] == version
     missing = runner.invoke(app, ["adapters", "show", "v9999"])
     assert missing.exit_code == 1
+
+
+def test_snapshot_and_set_record_the_deletions_already_purged(
+    store: Store, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """What a set cannot hold (purged before its export) is written down; later purges are not."""
+    store.deletions.record("req-early", "person-1", None, 10**8)
+    store.deletions.purge("req-early", "person-1", None, 10**8)
+    store.snapshots.export(tmp_path / "snap")
+    assert json.loads((tmp_path / "snap" / "snapshot.json").read_text())["purged_requests"] == ["req-early"]
+    root = tmp_path / "adapters"
+    version = train_from_snapshot(tmp_path / "snap", root, tiny_model_dir, CONFIG)
+    store.deletions.record("req-late", "person-2", None, 10**8)
+    store.deletions.purge("req-late", "person-2", None, 10**8)
+    cut = json.loads((root / version / "data_cut.json").read_text())
+    assert cut["purged_requests"] == ["req-early"] and cut["watermark"] == 14 * 12  # seq is global

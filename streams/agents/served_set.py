@@ -1,0 +1,70 @@
+"""Check every newly served adapter set against the deletions it may not know about.
+
+A purge marks the shards of the set served *at that moment* (``streams.store.dirty_shards``).
+A set whose training data was exported before the purge but that is published after it can
+still hold the deleted user, possibly in another shard (another K, another partition). So the
+first time the recommender sees a set answer, this guard looks up every request purged after
+that set's export (``serving.adapters.purged_before``) in the set's members, and marks the
+shards that hold them, before the answer may be published (``Recommender.score_clean``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from serving.adapters import purged_before, read_manifest, read_members
+from streams.agents.runtime import Runtime
+from streams.store import Store
+
+__all__ = ["ServedSetGuard", "ZERO_SHOT"]
+
+log = logging.getLogger(__name__)
+
+ZERO_SHOT = "zero-shot"  # the answer of a recommender serving no adapter set
+
+
+def _holding(root: Path, version: str, purged: list[tuple[str, str]]) -> list[tuple[str, tuple[int, ...]]]:
+    """(request id, shards) for each purged request the set may still hold data of."""
+    known = purged_before(root, version)
+    members = read_members(root, version)
+    every = tuple(range(len(read_manifest(root, version)["shards"])))
+    out = []
+    for request_id, user_key in purged:
+        if known is not None and request_id in known:
+            continue
+        shards = every if members is None else members.get(user_key, ())
+        if shards:
+            out.append((request_id, shards))
+    return out
+
+
+def _marker(shards: tuple[int, ...], version: str, request_id: str) -> Callable[[Store], list[int]]:
+    return lambda store: store.dirty.mark(shards, version, request_id)
+
+
+class ServedSetGuard:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.checked: set[str] = set()
+
+    async def check(self, version: str) -> int:
+        """Mark the shards of ``version`` that hold purged data; returns the marks made.
+
+        Raises ``OSError``/``ValueError`` when the set cannot be read here (the adapters
+        directory is not shared with Triton): the answer then cannot be shown to be clean.
+        """
+        if version == ZERO_SHOT or version in self.checked:
+            return 0
+        store = self.runtime.store
+        purged = await store.run(lambda s: s.deletions.purged())
+        found = await asyncio.to_thread(_holding, self.runtime.settings.adapters_dir, version, purged)
+        made = 0
+        for request_id, shards in found:
+            made += len(await store.run(_marker(shards, version, request_id)))
+        if made:
+            log.warning("adapter set %s holds data purged after its export: %d shard mark(s)", version, made)
+        self.checked.add(version)
+        return made
