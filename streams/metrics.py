@@ -50,6 +50,12 @@ SCORE_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16),
 )
 SCORE_FAILURES = Counter("streamrec_score_failures_total", "Failed Triton scoring attempts")
+SHARD_USES = Counter(
+    "streamrec_adapter_shard_uses_total",
+    "Published recommendations scored with a shard's adapter at non-zero weight (per set and shard)",
+    ["adapter_set", "shard"],
+)
+DIRTY_SHARDS = Gauge("streamrec_dirty_shards", "Adapter shards excluded from scoring until retrained")
 PENDING_USERS = Gauge("streamrec_pending_users", "Users waiting for a fresh recommendation")
 DELETIONS = Counter("streamrec_deletions_total", "Deletion requests by outcome", ["stage"])
 SUMMARIES_WRITTEN = Counter("streamrec_summaries_written_total", "Summary versions stored", ["mode"])

@@ -122,6 +122,7 @@ class Recommender:
                 log.exception("adapter set %s cannot be checked against deletions", result.adapter_set)
                 return None  # unprovable: the popularity fallback uses no adapter
             now = await store.run(lambda s: s.dirty.excluded())
+            metrics.DIRTY_SHARDS.set(len(now))
             used = {k for k, w in enumerate(result.shard_weights) if w > 0}
             if not used & now:
                 return result
@@ -179,6 +180,10 @@ class Recommender:
             summary_version=summary.version if summary is not None and not fallback else None,
         )
         await send_and_wait(self.topics.recommendations, user_id, recommendation)
+        if result is not None:
+            for shard, weight in enumerate(result.shard_weights):
+                if weight > 0:
+                    metrics.SHARD_USES.labels(adapter_set=result.adapter_set, shard=str(shard)).inc()
         await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
         metrics.RECOMMENDATIONS.labels(fallback=str(fallback).lower()).inc()
         metrics.RECOMMEND_SECONDS.observe(time.perf_counter() - started)

@@ -124,4 +124,6 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfi
 
     @app.page("/metrics/")
     async def prometheus(web: View, request: Request) -> Response:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside ``content_type``; Prometheus' type carries one, so it
+        # goes in as a plain header.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,148 @@
+"""Forgetting reaches the adapters: from ``purged`` on, the shard that learned from the user is not served.
+
+A stack of its own (real Tansu broker, real tritonserver and worker sharing one data directory,
+so Triton serves the sets the test trains), with the tiny random Llama: an adapter set is
+trained from the worker's snapshot and served; the user is forgotten; ``purged`` names the
+dirty shard; every recommendation after that is scored by the set with that shard at weight 0,
+as the worker's per-shard counters show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from models.training.lora import LoraSettings
+from models.training.shards import ShardingConfig
+from serving.adapters import read_members
+from streams.contracts import DELETION_STATUS, RECOMMENDATIONS
+from streams.kafka import TopicReader
+from streams.training import train_from_snapshot
+from tests.e2e.helpers import catalog, clicks, deletion, publish, request_deletion
+from tests.fixtures.kafka import WorkerProcess
+from tests.fixtures.triton import start_triton
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = ShardingConfig(shards=3, max_samples=None, lora=replace(LoraSettings(), max_epochs=1))
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_broker: Any, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    data_dir = tmp_path_factory.mktemp("unlearning")
+    triton = start_triton(data_dir, model_path=tiny_model_dir)
+    # Its own consumer group: the session's worker may read the same topics beside it.
+    worker = WorkerProcess(
+        data_dir,
+        kafka_broker.bootstrap,
+        triton.grpc_url,
+        STREAMREC_APP_ID=f"unlearning-{uuid.uuid4().hex[:6]}",
+    )
+    try:
+        worker.start()
+        yield worker
+    finally:
+        if worker.proc is not None:
+            worker.stop()
+        triton.stop()
+
+
+def post_json(url: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def shard_uses(worker: WorkerProcess, adapter_set: str) -> dict[int, float]:
+    with urllib.request.urlopen(f"{worker.url}/metrics/", timeout=10) as response:
+        text = response.read().decode()
+    pattern = re.compile(
+        r'^streamrec_adapter_shard_uses_total\{adapter_set="'
+        + adapter_set
+        + r'",shard="(\d+)"\} ([0-9.e+]+)$',
+        re.M,
+    )
+    return {int(shard): float(count) for shard, count in pattern.findall(text)}
+
+
+def test_a_forgotten_users_shard_is_never_used_after_purged(
+    stack: WorkerProcess, kafka_broker: Any, tiny_model_dir: Path, uid: str
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    items = catalog(uid, 40)
+    users = [f"{uid}-u{n}" for n in range(9)]
+    events = {u: clicks(u, [items[(n * 5 + k) % 40].item_id for k in range(10)]) for n, u in enumerate(users)}
+    with TopicReader(bootstrap, RECOMMENDATIONS) as recs:
+        publish(bootstrap, items, [e for u in users for e in events[u]])
+        last = {events[u][-1].event_id for u in users}
+        recs.wait_for(lambda r: r.get("trigger_event_id") in last, 120, count=len(last))
+
+    # Train a set from the worker's snapshot and serve it.
+    snapshot = post_json(f"{stack.url}/adapters/snapshot/", {})
+    keys = {
+        row["event_id"].rsplit("-e", 1)[0]: row["user_key"]
+        for row in pq.read_table(Path(snapshot["path"]) / "interactions.parquet").to_pylist()
+    }
+    root = stack.data_dir / "adapters"
+    version = train_from_snapshot(Path(snapshot["path"]), root, tiny_model_dir, CONFIG)
+    members = read_members(root, version)
+    assert members is not None
+    by_shard: dict[int, list[str]] = {}
+    for user in users:
+        for shard in members.get(keys[user], ()):
+            by_shard.setdefault(shard, []).append(user)
+    assert len(by_shard) >= 2, f"the test needs users in two shards at least: {by_shard}"
+    victim_shard, victims = min(by_shard.items(), key=lambda kv: len(kv[1]))
+    victim = victims[0]
+    others = [u for s, us in by_shard.items() if s != victim_shard for u in us]
+
+    def click_and_wait(user: str, n: int) -> dict[str, Any]:
+        event = clicks(user, [items[(n * 7) % 40].item_id], start_ts=1_700_000_000_000 + n)[0]
+        event = event.model_copy(update={"event_id": f"{user}-late{n}"})
+        with TopicReader(bootstrap, RECOMMENDATIONS) as reader:
+            publish(bootstrap, events=[event])
+            got = reader.wait_for(
+                lambda r: r.get("trigger_event_id") == event.event_id and r["model"]["version"] == version,
+                120,
+            )
+        assert got, f"no recommendation from {version} for {event.event_id}:\n{stack.log_tail()}"
+        return got[0]
+
+    click_and_wait(others[0], 1)  # the set is served
+
+    request = deletion(f"{uid}-forget", victim)
+    with TopicReader(bootstrap, DELETION_STATUS) as statuses:
+        request_deletion(bootstrap, request)
+        purged = statuses.wait_for(
+            lambda r: r.get("request_id") == request.request_id and "marked dirty" in r.get("detail", ""), 90
+        )
+    assert purged and purged[0]["stage"] == "purged", statuses
+    assert f"adapter shard(s) {victim_shard} of set {version} marked dirty" in purged[0]["detail"]
+    assert victim not in purged[0]["detail"], "the detail names shards and sets, never the user"
+
+    before = shard_uses(stack, version)
+    for n, user in enumerate(others[:3], start=2):
+        rec = click_and_wait(user, n)
+        assert not rec["fallback"]
+    after = shard_uses(stack, version)
+    assert after.get(victim_shard, 0.0) == before.get(victim_shard, 0.0), (before, after)
+    used = sum(after.values()) - sum(before.values())
+    assert used >= len(others[:3]), f"the other shards kept scoring: {before} -> {after}"
+
+    # Leave the stack serving no set (other tests in the session expect the zero-shot model).
+    (root / "CURRENT").unlink()
+    shutil.rmtree(root / version)
