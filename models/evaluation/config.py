@@ -73,6 +73,7 @@ class EvalConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     adapters: AdapterEvalConfig = field(default_factory=AdapterEvalConfig)
     progress: bool = True
+    resume: bool = False  # reuse checkpoints/<model>.json of an identical earlier run in ``out``
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

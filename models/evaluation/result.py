@@ -17,4 +17,4 @@ class ModelResult:
     fit_seconds: float
     score_seconds: float
     info: dict[str, Any]
-    ranker: Ranker
+    ranker: Ranker | None  # None when loaded from a checkpoint

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.evaluation.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from models.evaluation.config import ADAPTER_MODELS, EvalConfig
 from models.evaluation.data import SPLITS, Dataset, Target, file_digests, natural_key
 from models.evaluation.metrics import (
@@ -256,11 +257,19 @@ def run_evaluation(config: EvalConfig) -> dict[str, Any]:
 
     lms = _LanguageModels(config)
     results: list[ModelResult] = []
+    print_ = fingerprint(config, digests, targets)
     for name in config.models:
         splits = config.splits_for(name)
+        saved = load_checkpoint(config.out, name, print_) if config.resume else None
+        if saved is not None:
+            log.info("model %s: resumed from %s/checkpoints", name, config.out)
+            results.append(saved)
+            continue
         log.info("model %s on %s", name, "+".join(splits))
         ranker = make_ranker(name, config, lms)
-        results.append(_evaluate(ranker, data, [t for t in targets if t.split in splits], config.progress))
+        result = _evaluate(ranker, data, [t for t in targets if t.split in splits], config.progress)
+        save_checkpoint(config.out, result, print_)
+        results.append(result)
 
     metrics: dict[str, dict[str, Any]] = {}
     for result in results:

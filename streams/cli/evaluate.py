@@ -90,6 +90,12 @@ def eval_command(
         int, typer.Option(min=1, help="Training + validation samples of each fine-tuned row (APA: 1024).")
     ] = 1024,
     adapter_epochs: Annotated[int, typer.Option(min=1, help="Epoch cap of adapter training.")] = 4,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Reuse models already finished by an identical run in --out (checkpoints/)."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "info",
 ) -> None:
     """Offline evaluation (LLM-TRSR protocol): every model ranks the same 21 candidates per user."""
@@ -124,6 +130,7 @@ def eval_command(
             adapters=AdapterEvalConfig(
                 shards=adapter_shards, max_samples=adapter_samples, epochs=adapter_epochs
             ),
+            resume=resume,
         )
     except ValueError as exc:
         err.print(f"[red]configuration error:[/] {exc}")

@@ -175,3 +175,38 @@ def test_paired_comparisons_cover_every_pair(full_run: Path) -> None:
     expected = np.mean([int(r <= 10) for r in a]) - np.mean([int(r <= 10) for r in b])
     assert pairs["sasrec - random"]["recall@10"]["value"] == pytest.approx(expected)
     assert "## Paired differences" in (full_run / "report.md").read_text()
+
+
+def test_resume_reuses_finished_models_only_for_an_identical_run(
+    movielens_dir: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run that died keeps its finished rows; a changed configuration does not reuse them."""
+    import models.evaluation.runner as runner
+
+    common: dict[str, Any] = {"models": ("random", "itemknn", "llm-zeroshot"), "users": 4}
+    first = run_evaluation(_config(movielens_dir, tmp_path, tiny_model_dir, **common))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "itemknn.json",
+        "llm-zeroshot.json",
+        "random.json",
+    ]
+    rankings = (tmp_path / "rankings.jsonl").read_text()
+    built: list[str] = []
+    original = runner.make_ranker
+
+    def spy(name: str, *args: Any) -> Any:
+        built.append(name)
+        return original(name, *args)
+
+    monkeypatch.setattr(runner, "make_ranker", spy)
+    again = run_evaluation(
+        EvalConfig(**{**_config(movielens_dir, tmp_path, tiny_model_dir, **common).__dict__, "resume": True})
+    )
+    assert built == [], "every model came from its checkpoint"
+    assert (tmp_path / "rankings.jsonl").read_text() == rankings, "scores read back bit for bit"
+    assert {m: b["metrics"] for m, b in again["models"].items()} == {
+        m: b["metrics"] for m, b in first["models"].items()
+    }
+    changed = _config(movielens_dir, tmp_path, tiny_model_dir, prompt_recent=3, **common)
+    run_evaluation(EvalConfig(**{**changed.__dict__, "resume": True}))
+    assert built == ["random", "itemknn", "llm-zeroshot"], "another prompt: nothing may be reused"
