@@ -53,7 +53,7 @@ bench-adapters: $(STAMP)
 # The README's quality table: every model but llm-summary on the same 200 MovieLens users
 # (about 2.5 hours on 2 cores). Each finished model is checkpointed, so rerunning the same
 # command resumes where an interrupted run stopped. llm-summary (~25 min more): make eval-summary.
-EVAL_MODELS := random,popularity,itemknn,sasrec,llm-apa,hybrid,llm-apa-random,llm-zeroshot,llm-lora
+EVAL_MODELS := random,popularity,itemknn,llm-zeroshot,llm-lora,llm-apa-random,llm-apa,hybrid,sasrec
 eval: $(STAMP)
 	$(VENV)/bin/streamrec eval --users 200 --seed 0 --adapter-epochs 2 --resume \
 	  --models $(EVAL_MODELS) --out reports/eval-movielens-200

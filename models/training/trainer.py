@@ -30,6 +30,7 @@ from models.training.lora import (
     TrainedAdapter,
     attach_lora,
     deterministic_torch,
+    load_adapter_file,
     lora_tensors,
     train_adapter,
 )
@@ -39,11 +40,13 @@ from models.training.shards import Shard, ShardingConfig, assign_users, build_in
 from models.types import ItemText
 
 __all__ = [
+    "KeptShard",
     "TrainedSet",
     "conditions",
     "config_from_manifest",
     "embed_catalog",
     "index_arrays",
+    "kept_from_manifest",
     "make_partitioner",
     "set_manifest",
     "train_set",
@@ -65,10 +68,25 @@ class TrainedSet:
     rule_table: dict[str, float]
     item_vectors: dict[str, Vector]
     seconds: dict[str, float]
+    reused: tuple[int, ...] = ()  # shards whose published adapter was kept (same samples)
 
     @property
     def scalings(self) -> list[float]:
         return [self.config.lora.scaling] * len(self.adapters)
+
+
+@dataclass(frozen=True)
+class KeptShard:
+    """A published shard's adapter, offered for reuse when its training data is unchanged.
+
+    ``sample_digest`` is the recorded ``sample_ids_sha256``. Training is deterministic, so a
+    shard whose samples (ids and splits) are the same would retrain to the same bytes; reusing
+    the file skips the hours and is exactly what a from-scratch retrain gives. This is what
+    makes forgetting one user cost one shard (APA).
+    """
+
+    sample_digest: str
+    adapter: TrainedAdapter
 
 
 def conditions(threads: int, device: str = "cpu") -> dict[str, str]:
@@ -146,9 +164,15 @@ def train_set(
     partitioner: Partitioner | None = None,
     progress: Progress | None = None,
     log_steps: Callable[[int, int, int, float], None] | None = None,
+    keep: Mapping[int, KeptShard] | None = None,
 ) -> TrainedSet:
     """Train every shard of a new set. ``partitioner`` and ``item_vectors`` can be carried over
     from an earlier set (they depend on the catalog only), which keeps user assignments stable.
+
+    ``keep`` offers published adapters per shard: a shard whose sample digest equals the kept
+    one's reuses it instead of training (``TrainedSet.reused`` lists them); any other shard,
+    such as one that lost a deleted user's samples, trains from scratch. The validation index
+    and the weight rule are always recomputed, since they span every shard's samples.
 
     ``log_steps(shard, step, total, loss)`` reports training steps (for progress bars).
     """
@@ -164,9 +188,15 @@ def train_set(
     assignment = assign_users(users, partitioner, vectors, config.samples)
     shards = build_shards(users, catalog, catalog_order, assignment, config)
     adapters: list[TrainedAdapter] = []
+    reused: list[int] = []
     for shard in shards:
         if progress is not None:
             progress("train", shard.shard, len(shards))
+        kept = (keep or {}).get(shard.shard)
+        if kept is not None and kept.sample_digest == shard.sample_digest():
+            adapters.append(kept.adapter)
+            reused.append(shard.shard)
+            continue
         model, tokenizer = load_causal_lm(model_dir)
         if not shard.train:
             # No user of this shard has a sample (tiny data): its adapter is the untrained
@@ -177,7 +207,7 @@ def train_set(
         adapters.append(
             train_adapter(model, tokenizer, shard.train, shard.validation, config.lora, progress=step_cb)
         )
-    seconds["train"] = sum(a.seconds for a in adapters)
+    seconds["train"] = sum(a.seconds for k, a in enumerate(adapters) if k not in reused)
     index_started = time.perf_counter()
     model, tokenizer = load_causal_lm(model_dir)
     empty_index = ValidationIndex(
@@ -198,7 +228,9 @@ def train_set(
     rule, table = tune_rule(index, config)
     seconds["index"] = time.perf_counter() - index_started
     seconds["total"] = time.perf_counter() - started
-    return TrainedSet(config, partitioner, shards, adapters, index, rule, table, vectors, seconds)
+    return TrainedSet(
+        config, partitioner, shards, adapters, index, rule, table, vectors, seconds, tuple(reused)
+    )
 
 
 def set_manifest(
@@ -231,6 +263,7 @@ def set_manifest(
                 "watermark": watermark,
                 "validation_auc": adapter.validation_auc,
                 "best_epoch": adapter.best_epoch,
+                "reused": shard.shard in trained.reused,
                 "train_seconds": round(adapter.seconds, 3),
                 "samples_per_second": round(adapter.samples_per_second, 3),
                 "validation_curve": adapter.validation_curve,
@@ -271,6 +304,26 @@ def config_from_manifest(manifest: Mapping[str, Any]) -> ShardingConfig:
         )
     except KeyError as exc:
         raise ValueError(f"manifest lacks {exc.args[0]!r}: it predates recorded recipes") from None
+
+
+def kept_from_manifest(manifest: Mapping[str, Any], set_dir: Path) -> dict[int, KeptShard]:
+    """Every shard of a published set as a :class:`KeptShard` (tensors read from its file)."""
+    settings = config_from_manifest(manifest).lora
+    kept: dict[int, KeptShard] = {}
+    for entry in manifest["shards"]:
+        adapter = TrainedAdapter(
+            tensors=load_adapter_file(set_dir / entry["file"]),
+            settings=settings,
+            train_groups=0,
+            train_samples=int(entry["train_samples"]),
+            validation_auc=entry["validation_auc"],
+            best_epoch=int(entry["best_epoch"]),
+            seconds=float(entry["train_seconds"]),
+            samples_per_second=float(entry["samples_per_second"]),
+            validation_curve=list(entry.get("validation_curve", [])),
+        )
+        kept[int(entry["shard"])] = KeptShard(str(entry["sample_ids_sha256"]), adapter)
+    return kept
 
 
 def index_arrays(index: ValidationIndex) -> dict[str, npt.NDArray[Any]]:

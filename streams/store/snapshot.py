@@ -66,6 +66,9 @@ class SnapshotInfo:
     items: int
     summaries: int
     created_at: int
+    # The newest dirty-shard mark when the data was read: a set trained from this snapshot is
+    # clean of every deletion up to it, so publishing it may clear the marks up to this id.
+    dirty_high_water: int = 0
 
 
 def _key_versions(summaries: pa.Table) -> list[tuple[str, int]]:
@@ -108,6 +111,9 @@ class Snapshots:
                     "SELECT request_id FROM deletion_requests WHERE stage = 'purged'"
                 ).fetchall()
             )
+            high_water = int(
+                tx.execute("SELECT coalesce(max(mark_id), 0) FROM dirty_shards").fetchall()[0][0]
+            )
             summaries = tx.sql(
                 """
                 SELECT sha256(? || ':' || user_id) AS user_key, version, summary, through_seq
@@ -131,6 +137,7 @@ class Snapshots:
             items=items.num_rows,
             summaries=summaries.num_rows,
             created_at=now_ms(),
+            dirty_high_water=high_water,
         )
         with open(directory / "snapshot.json", "w", encoding="utf-8") as f:
             json.dump(

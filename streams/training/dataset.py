@@ -30,6 +30,7 @@ class TrainingData:
     catalog_digest: str
     summary_versions: dict[str, int]  # the data cut's summary part: newest version used per user key
     purged_requests: tuple[str, ...] = ()  # deletions already purged when the snapshot was taken
+    dirty_high_water: int = 0  # the newest dirty-shard mark then (``streams.store.snapshot``)
 
 
 def _catalog_digest(catalog: dict[str, ItemText], order: tuple[str, ...]) -> str:
@@ -86,4 +87,5 @@ def read_snapshot(directory: Path, catalog_file: Path | None = None) -> Training
         _catalog_digest(catalog, order),
         {str(k): int(v) for k, v in info.get("summary_versions", {}).items()},
         tuple(str(r) for r in info.get("purged_requests", ())),
+        int(info.get("dirty_high_water", 0)),
     )

@@ -18,7 +18,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,9 +51,18 @@ from serving.adapters import (
     remove_partial_sets,
     write_adapter_set,
 )
-from streams.training.dataset import read_snapshot
+from streams.training.dataset import TrainingData, read_snapshot
 
-__all__ = ["CATALOG", "DATA_CUT", "MEMBERS", "main", "read_partitioner", "set_files", "train_from_snapshot"]
+__all__ = [
+    "CATALOG",
+    "DATA_CUT",
+    "MEMBERS",
+    "main",
+    "publish_set",
+    "read_partitioner",
+    "set_files",
+    "train_from_snapshot",
+]
 
 DATA_CUT = "data_cut.json"  # the watermark and summary versions the set was trained on
 MEMBERS = "members.parquet"  # user key -> shard, for every user with samples in the set
@@ -151,6 +160,52 @@ def _write_members(trained: TrainedSet, path: Path) -> None:
     pq.write_table(table, path)
 
 
+def publish_set(
+    trained: TrainedSet,
+    data: TrainingData,
+    adapters_root: Path,
+    base_model: str,
+    catalog_file: Path,
+    *,
+    previous: str | None,
+    item_text_sha256: Mapping[str, str],
+    kept_files: Mapping[int, Path] | None = None,
+    extra_manifest: Mapping[str, Any] | None = None,
+) -> str:
+    """Write ``trained`` as a new version (atomically) and make it current; returns the version.
+
+    ``kept_files`` names, per reused shard, the published file to hard-link, so an unchanged
+    shard keeps its bytes and sha256. The set records its data cut (``data_cut.json``) and the
+    dirty-mark high water of its snapshot: every deletion up to that mark is absent from it.
+    """
+    manifest: dict[str, Any] = set_manifest(trained, base_model, data.watermark, data.catalog_digest)
+    manifest["previous"] = previous
+    manifest["item_text_sha256"] = dict(item_text_sha256)
+    manifest["data_cut"] = {"file": DATA_CUT, "summary_users": len(data.summary_versions)}
+    manifest["catalog"] = {"file": CATALOG, "items": len(data.catalog), "digest": data.catalog_digest}
+    manifest["dirty_high_water"] = data.dirty_high_water
+    manifest.update(extra_manifest or {})
+    with tempfile.TemporaryDirectory(prefix="streamrec-adapters-") as tmp:
+        files = set_files(trained, Path(tmp), base_model)
+        sources = [(kept_files or {}).get(k, path) for k, path in enumerate(files.shard_sources)]
+        cut = Path(tmp) / DATA_CUT
+        cut.write_text(
+            json.dumps(
+                {
+                    "watermark": data.watermark,
+                    "summary_versions": data.summary_versions,
+                    "purged_requests": list(data.purged_requests),
+                },
+                sort_keys=True,
+            ),
+            encoding="utf-8",
+        )
+        extras = {**files.extras, DATA_CUT: cut, CATALOG: catalog_file}
+        return write_adapter_set(
+            adapters_root, replace(files, shard_sources=sources, extras=extras), manifest
+        )
+
+
 def train_from_snapshot(
     snapshot: Path,
     adapters_root: Path,
@@ -185,27 +240,15 @@ def train_from_snapshot(
             partitioner=partitioner,
             log_steps=progress,
         )
-        manifest: dict[str, Any] = set_manifest(trained, base_model, data.watermark, data.catalog_digest)
-        manifest["previous"] = previous
-        manifest["item_text_sha256"] = {item_id: _text_sha(item) for item_id, item in data.catalog.items()}
-        manifest["data_cut"] = {"file": DATA_CUT, "summary_users": len(data.summary_versions)}
-        manifest["catalog"] = {"file": CATALOG, "items": len(data.catalog), "digest": data.catalog_digest}
-        with tempfile.TemporaryDirectory(prefix="streamrec-adapters-") as tmp:
-            files = set_files(trained, Path(tmp), base_model)
-            cut = Path(tmp) / DATA_CUT
-            cut.write_text(
-                json.dumps(
-                    {
-                        "watermark": data.watermark,
-                        "summary_versions": data.summary_versions,
-                        "purged_requests": list(data.purged_requests),
-                    },
-                    sort_keys=True,
-                ),
-                encoding="utf-8",
-            )
-            extras = {**files.extras, DATA_CUT: cut, CATALOG: snapshot / "items.parquet"}
-            return write_adapter_set(adapters_root, replace(files, extras=extras), manifest)
+        return publish_set(
+            trained,
+            data,
+            adapters_root,
+            base_model,
+            snapshot / "items.parquet",
+            previous=previous,
+            item_text_sha256={item_id: _text_sha(item) for item_id, item in data.catalog.items()},
+        )
     finally:
         if not keep_snapshot:
             shutil.rmtree(snapshot, ignore_errors=True)

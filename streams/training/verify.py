@@ -27,7 +27,6 @@ the result lists any that differ now, since a mismatch is then expected rather t
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import time
@@ -35,12 +34,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.training.trainer import conditions, config_from_manifest, index_arrays, train_set
-from serving.adapters import file_sha256, read_item_vectors, read_manifest, save_npz
-from streams.training.dataset import read_snapshot
-from streams.training.job import CATALOG, DATA_CUT, read_partitioner, set_files
+from models.training.trainer import conditions, index_arrays, train_set
+from serving.adapters import file_sha256, save_npz
+from streams.training.cut import load_set_at_cut
+from streams.training.job import set_files
 
-__all__ = ["Check", "Verification", "read_data_cut", "verify_set"]
+__all__ = ["Check", "Verification", "verify_set"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +72,6 @@ def _digest(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def read_data_cut(root: Path, version: str) -> tuple[int, dict[str, int]]:
-    """The watermark and per-user summary versions a set was trained on (for the worker's export)."""
-    cut = json.loads((root / version / DATA_CUT).read_text(encoding="utf-8"))
-    return int(cut["watermark"]), {str(k): int(v) for k, v in cut["summary_versions"].items()}
-
-
 def verify_set(
     snapshot: Path,
     adapters_root: Path,
@@ -95,34 +88,21 @@ def verify_set(
     """
     started = time.perf_counter()
     try:
-        manifest = read_manifest(adapters_root, version)
-        set_dir = adapters_root / version
-        if not (set_dir / DATA_CUT).exists() or not (set_dir / CATALOG).exists():
-            raise ValueError(f"{version} records no data cut or catalog; it predates verifiable sets")
-        config = config_from_manifest(manifest)
-        base_model = manifest["base_model"]["name"]
-        if model_dir.name != base_model:
-            raise ValueError(
-                f"{version} was trained on {base_model!r}, the configured model is {model_dir.name!r}"
-            )
-        data = read_snapshot(snapshot, catalog_file=set_dir / CATALOG)
-        if data.watermark != manifest["watermark"]:
-            raise ValueError(f"snapshot at watermark {data.watermark}, {version} at {manifest['watermark']}")
-        if data.catalog_digest != manifest["catalog"]["digest"]:
-            raise ValueError(f"{version}/{CATALOG} does not match the catalog digest in its manifest")
+        inputs = load_set_at_cut(snapshot, adapters_root, version, model_dir)
+        manifest, config, data, set_dir = inputs.manifest, inputs.config, inputs.data, inputs.directory
         trained = train_set(
             model_dir,
             data.users,
             data.catalog,
             data.catalog_order,
             config,
-            item_vectors=read_item_vectors(adapters_root, version),
-            partitioner=read_partitioner(adapters_root, version, manifest),
+            item_vectors=inputs.item_vectors,
+            partitioner=inputs.partitioner,
             log_steps=progress,
         )
         checks: list[Check] = []
         with tempfile.TemporaryDirectory(prefix="streamrec-verify-") as tmp:
-            files = set_files(trained, Path(tmp), base_model)
+            files = set_files(trained, Path(tmp), inputs.base_model)
             served: list[str] = []
             for k, recorded in enumerate(manifest["shards"]):
                 checks.append(
