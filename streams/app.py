@@ -18,6 +18,7 @@ from streams.agents import (
     recommend,
     status,
     summarize,
+    unlearning,
 )
 from streams.settings import Settings
 from streams.store import AsyncStore
@@ -60,4 +61,5 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     recommend.register(app, runtime, topics)
     summarize.register(app, summaries)
     status.register(app, runtime, topics, backfills)
+    unlearning.register(app, runtime, topics)
     return app, runtime

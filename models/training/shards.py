@@ -19,6 +19,7 @@ data is a function of that shard's users alone**.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,24 @@ class Shard:
         """sha256 over the sorted sample ids and their splits: the identity of the training data."""
         rows = sorted(f"{s.sample_id}:{g.split}" for g in (*self.train, *self.validation) for s in g.samples)
         return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+    def content_digest(self) -> str:
+        """sha256 over everything training and the index read: contexts, candidates, labels.
+
+        Sample ids name (user, target, candidate) only, so an item-level deletion that removes
+        an event from a user's history changes a context without changing any id. Reusing a
+        published adapter is exact only when this digest is equal.
+        """
+        sha = hashlib.sha256()
+        groups = sorted(
+            (*self.train, *self.validation), key=lambda g: (g.user_key, g.target_event_id, g.split)
+        )
+        for g in groups:
+            head = [g.user_key, g.target_event_id, g.split, g.context, list(g.context_item_ids)]
+            sha.update(json.dumps(head).encode())
+            for s in g.samples:
+                sha.update(json.dumps([s.sample_id, s.item_id, s.candidate, s.label]).encode())
+        return sha.hexdigest()
 
 
 def assign_users(

@@ -79,13 +79,14 @@ class TrainedSet:
 class KeptShard:
     """A published shard's adapter, offered for reuse when its training data is unchanged.
 
-    ``sample_digest`` is the recorded ``sample_ids_sha256``. Training is deterministic, so a
-    shard whose samples (ids and splits) are the same would retrain to the same bytes; reusing
+    ``content_digest`` is the recorded ``samples_content_sha256``. Training is deterministic, so
+    a shard whose samples (contexts, candidates, labels, splits) are the same would retrain to
+    the same bytes; reusing
     the file skips the hours and is exactly what a from-scratch retrain gives. This is what
     makes forgetting one user cost one shard (APA).
     """
 
-    sample_digest: str
+    content_digest: str
     adapter: TrainedAdapter
 
 
@@ -193,7 +194,7 @@ def train_set(
         if progress is not None:
             progress("train", shard.shard, len(shards))
         kept = (keep or {}).get(shard.shard)
-        if kept is not None and kept.sample_digest == shard.sample_digest():
+        if kept is not None and kept.content_digest == shard.content_digest():
             adapters.append(kept.adapter)
             reused.append(shard.shard)
             continue
@@ -260,6 +261,7 @@ def set_manifest(
                 "train_samples": sum(len(g.samples) for g in shard.train),
                 "validation_samples": sum(len(g.samples) for g in shard.validation),
                 "sample_ids_sha256": shard.sample_digest(),
+                "samples_content_sha256": shard.content_digest(),
                 "watermark": watermark,
                 "validation_auc": adapter.validation_auc,
                 "best_epoch": adapter.best_epoch,
@@ -311,6 +313,8 @@ def kept_from_manifest(manifest: Mapping[str, Any], set_dir: Path) -> dict[int, 
     settings = config_from_manifest(manifest).lora
     kept: dict[int, KeptShard] = {}
     for entry in manifest["shards"]:
+        if "samples_content_sha256" not in entry:
+            continue  # a set from before content digests: its shards cannot be shown unchanged
         adapter = TrainedAdapter(
             tensors=load_adapter_file(set_dir / entry["file"]),
             settings=settings,
@@ -322,7 +326,7 @@ def kept_from_manifest(manifest: Mapping[str, Any], set_dir: Path) -> dict[int, 
             samples_per_second=float(entry["samples_per_second"]),
             validation_curve=list(entry.get("validation_curve", [])),
         )
-        kept[int(entry["shard"])] = KeptShard(str(entry["sample_ids_sha256"]), adapter)
+        kept[int(entry["shard"])] = KeptShard(str(entry["samples_content_sha256"]), adapter)
     return kept
 
 

@@ -5,13 +5,23 @@
 * ``deletions``: "forget me" requests -> ledger -> purge -> ``deletion-status``;
 * ``recommend``: pending users -> candidates -> Triton scores -> ``recommendations``;
 * ``summarize``: live recurrent preference summaries; ``backfill``: backfill jobs;
-* ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries).
+* ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries);
+* ``unlearning``: the trainer's endpoints (snapshots, dirty shards, retrains) and audits.
 
 ``streams.app`` wires them; each module's ``register`` adds its agents to a ``faust.App``.
 Import from here: ``from streams.agents import Runtime, clicks``.
 """
 
-from streams.agents import backfill, catalog, clicks, deletions, recommend, status, summarize
+from streams.agents import (
+    backfill,
+    catalog,
+    clicks,
+    deletions,
+    recommend,
+    status,
+    summarize,
+    unlearning,
+)
 from streams.agents.backfill import BackfillJob, Backfills
 from streams.agents.recommend import Recommender, popularity_scores, rank
 from streams.agents.runtime import Runtime, Topics, declare_topics
@@ -34,4 +44,5 @@ __all__ = [
     "recommend",
     "status",
     "summarize",
+    "unlearning",
 ]

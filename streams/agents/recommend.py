@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import faust
 import numpy as np
@@ -32,7 +33,7 @@ from streams.agents.runtime import Runtime, Topics
 from streams.agents.served_set import ServedSetGuard
 from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
 from streams.delivery import send_and_wait
-from streams.store import Candidate, PendingRecommendation
+from streams.store import Candidate, PendingRecommendation, Store
 
 __all__ = ["register", "rank", "Recommender"]
 
@@ -60,6 +61,10 @@ def popularity_scores(candidates: list[Candidate]) -> np.ndarray:
     pop = pop / pop.max() if pop.max() > 0 else pop
     co = co / co.max() if co.max() > 0 else co
     return (0.9 * pop + 0.1 * co).astype(np.float32)
+
+
+def _log_served(store: Store, version: str) -> int:
+    return store.trail.log_served(version)
 
 
 @dataclass
@@ -125,6 +130,7 @@ class Recommender:
             metrics.DIRTY_SHARDS.set(len(now))
             used = {k for k, w in enumerate(result.shard_weights) if w > 0}
             if not used & now:
+                await store.run(partial(_log_served, version=result.adapter_set))  # the audit's last step
                 return result
             log.info("a shard was marked dirty while scoring; scoring again without it")
             excluded = now

@@ -7,9 +7,6 @@ supervisor's readiness check, dashboards) asks the worker instead of opening the
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import asdict
 from typing import Any
 
 import faust
@@ -19,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.agents.backfill import Backfills
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import CLICKS, ITEMS
-from streams.store import DataCut
 
 __all__ = ["register"]
 
@@ -99,28 +95,6 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfi
         async def get(self, request: Request, user_id: str) -> Response:
             rows = await runtime.store.run(lambda s: s.summaries.chain(user_id))
             return self.json([row.__dict__ for row in rows])
-
-    @app.page("/adapters/snapshot/")
-    class ExportSnapshot(View):
-        """POST: export the training data for a trainer (adapters).
-
-        An empty body exports everything up to the current watermark. A body
-        ``{"watermark": W, "summary_versions": {user_key: version}}`` exports the retained data
-        inside that recorded cut, which is what rebuilding a set from scratch needs.
-        """
-
-        async def post(self, request: Request) -> Response:
-            cut = None
-            body = await request.read()
-            try:
-                payload = json.loads(body) if body.strip() else {}
-                if payload.get("watermark") is not None:
-                    cut = DataCut(int(payload["watermark"]), dict(payload.get("summary_versions") or {}))
-            except (ValueError, TypeError, AttributeError) as exc:
-                return self.json({"error": f"bad data cut: {exc}"}, status=400)
-            directory = runtime.settings.snapshots_dir / uuid.uuid4().hex[:12]
-            info = await runtime.store.run(lambda s: s.snapshots.export(directory, cut))
-            return self.json(asdict(info), status=201)
 
     @app.page("/metrics/")
     async def prometheus(web: View, request: Request) -> Response:

@@ -6,11 +6,8 @@ production cluster is a matter of setting ``KAFKA_BOOTSTRAP_SERVERS`` and ``TRIT
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from rich.console import Console
 
 from streams.replay import find_dataset
 from streams.settings import Settings
+from streams.worker_client import WorkerRefused, WorkerUnavailable, call_worker
 
 __all__ = ["console", "err", "movielens_path", "settings_from_env", "setup_logging", "worker_json"]
 
@@ -55,16 +53,11 @@ def movielens_path(path: Path | None) -> Path:
 
 def worker_json(settings: Settings, path: str, payload: dict[str, Any] | None = None) -> Any:
     """GET (or POST ``payload``) a worker endpoint; exits with a message if it is unreachable."""
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(
-        f"{settings.web_url}{path}", data=data, headers={"Content-Type": "application/json"}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        err.print(f"[red]worker refused:[/] {exc.read().decode(errors='replace')}")
+        return call_worker(settings.web_url, path, payload)
+    except WorkerRefused as exc:
+        err.print(f"[red]worker refused:[/] {exc}")
         raise typer.Exit(1) from None
-    except (urllib.error.URLError, OSError) as exc:
-        err.print(f"[red]worker not reachable at {settings.web_url}:[/] {exc} (is `streamrec up` running?)")
+    except WorkerUnavailable as exc:
+        err.print(f"[red]{exc}[/] (is `streamrec up` running?)")
         raise typer.Exit(1) from None

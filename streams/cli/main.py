@@ -1,7 +1,9 @@
-"""The ``streamrec`` command line: up, worker, demo, replay, tail, forget, summarize, status, eval, adapters.
+"""The ``streamrec`` command line: up, worker, trainer, demo, replay, tail, forget, audit, summarize,
+status, eval, adapters.
 
 Each command group lives in its own module (``stack``, ``data``, ``summaries``, ``demo``,
-``evaluate``, ``adapters``); this module only assembles them, in the order ``--help`` lists them.
+``evaluate``, ``adapters``, ``unlearning``); this module only assembles them, in the order
+``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from streams.cli.demo import demo
 from streams.cli.evaluate import eval_command
 from streams.cli.stack import status, up, worker
 from streams.cli.summaries import summarize
+from streams.cli.unlearning import audit, trainer
 
 __all__ = ["app", "main"]
 
@@ -22,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for command in (up, worker, demo, replay, tail, forget, summarize, status):
+for command in (up, worker, trainer, demo, replay, tail, forget, audit, summarize, status):
     app.command()(command)
 app.command(name="eval")(eval_command)
 app.add_typer(adapters.app, name="adapters")

@@ -91,6 +91,27 @@ def status() -> None:
     console.print(lag)
     triton_ok = _triton_ready(settings)
     console.print(f"Triton {settings.triton_grpc}: {'[green]ready[/]' if triton_ok else '[red]not ready[/]'}")
+    _trainer_status(settings)
+
+
+def _trainer_status(settings: Settings) -> None:
+    """The adapter set, dirty shards (from the worker), next runs and last retrains (trainer)."""
+    import json
+
+    from streams.cli.unlearning import trainer_summary
+
+    dirty = worker_json(settings, "/adapters/dirty/")
+    state_path = settings.data_dir / "trainer" / "state.json"
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        from serving.adapters import read_current
+
+        state = {"current": read_current(settings.adapters_dir)}
+        console.print(f"[yellow]no trainer state at {state_path}[/] (is the trainer running?)")
+    shards = sorted({int(m["shard"]) for m in dirty["active"]})
+    state["waiting"] = {**(state.get("waiting") or {}), "shards": shards, "marks": len(dirty["active"])}
+    console.print(trainer_summary(state))
 
 
 def _triton_ready(settings: Settings) -> bool:

@@ -161,11 +161,17 @@ class Recommendation(_Contract):
 
 
 class DeletionStatus(_Contract):
-    """Progress of a deletion request. Topic ``deletion-status``, key ``user_id``."""
+    """Progress of a deletion request. Topic ``deletion-status``, key ``user_id``.
+
+    ``retrained`` (added within schema_version 1: a new value, no new field) follows ``purged``
+    once every adapter shard that learned from the data has been retrained without it. The raw
+    user id was erased at ``purged``, so a ``retrained`` status carries the salted user key in
+    ``user_id``; match it to the request by ``request_id``.
+    """
 
     request_id: Id
     user_id: Id
-    stage: Literal["received", "purged", "failed"]
+    stage: Literal["received", "purged", "retrained", "failed"]
     detail: str
     at: EpochMs
 

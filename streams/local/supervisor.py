@@ -61,6 +61,7 @@ class Stack:
         self.broker: TansuBroker | None = None
         self.triton: TritonServer | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self.trainer: subprocess.Popen[bytes] | None = None
         self.endpoints: Endpoints | None = None
 
     # -- start -----------------------------------------------------------------------------
@@ -83,7 +84,9 @@ class Stack:
                 "or point streamrec elsewhere (KAFKA_BOOTSTRAP_SERVERS, TRITON_URL, STREAMREC_*_PORT)."
             )
 
-    def start(self, *, worker_timeout_s: float = 180.0, triton_timeout_s: float = 600.0) -> Endpoints:
+    def start(
+        self, *, worker_timeout_s: float = 180.0, triton_timeout_s: float = 600.0, trainer: bool = True
+    ) -> Endpoints:
         s = self.settings
         self._check_ports()
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -117,6 +120,8 @@ class Stack:
             triton_grpc = s.triton_grpc
 
             self._start_worker(bootstrap, triton_grpc, worker_timeout_s)
+            if trainer:
+                self._start_trainer(bootstrap, triton_grpc)
         except BaseException:  # including Ctrl-C during start-up: leave nothing running
             self.stop()
             raise
@@ -169,12 +174,31 @@ class Stack:
             f"worker did not become ready within {timeout_s:.0f}s; see {self.logs / 'worker.log'}"
         )
 
+    def _start_trainer(self, bootstrap: str, triton_grpc: str) -> None:
+        """The unlearning and refresh scheduler, in its own process (it trains on the CPU)."""
+        from models.loading import resolve_model_dir
+
+        env = self.worker_env(bootstrap, triton_grpc)
+        # The model Triton converted, wherever the cache is (no second conversion).
+        env["STREAMREC_MODEL_PATH"] = str(resolve_model_dir(self.model_cache_dir, self.settings.model_path))
+        log_file = open(self.logs / "trainer.log", "ab")  # noqa: SIM115 - owned by the child
+        self.trainer = subprocess.Popen(
+            [sys.executable, "-m", "streams.training.scheduler"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log_file.close()
+
     # -- run -------------------------------------------------------------------------------
 
     def failed_part(self) -> str | None:
         """Name of a child that died, if any."""
         if self.worker is not None and self.worker.poll() is not None:
             return f"worker (exit code {self.worker.returncode})"
+        if self.trainer is not None and self.trainer.poll() is not None:
+            return f"trainer (exit code {self.trainer.returncode})"
         if self.triton is not None and not self.triton.running():
             return "tritonserver"
         if self.broker is not None and not self.broker.running():
@@ -214,7 +238,20 @@ class Stack:
             worker.kill()
             worker.wait()
 
+    def stop_trainer(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL: a trainer killed mid-retrain resumes on its next start."""
+        trainer, self.trainer = self.trainer, None
+        if trainer is None or trainer.poll() is not None:
+            return
+        trainer.send_signal(signal.SIGTERM)
+        try:
+            trainer.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            trainer.kill()
+            trainer.wait()
+
     def stop(self) -> None:
+        self.stop_trainer()
         self.stop_worker()
         if self.triton is not None:
             self.triton.stop()

@@ -5,6 +5,7 @@ here: ``from streams.store import Store, ClickRow``.
 """
 
 from streams.store.async_store import AsyncStore
+from streams.store.deletion_trail import TrailEntry
 from streams.store.deletions import DeletionRecord, PurgeResult, ShardsHolding
 from streams.store.dirty_shards import DirtyMark
 from streams.store.ingest import ClickRow, IngestResult, ItemRow
@@ -33,4 +34,5 @@ __all__ = [
     "Store",
     "SummaryRow",
     "SummaryWork",
+    "TrailEntry",
 ]

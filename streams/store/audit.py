@@ -49,6 +49,10 @@ class Audit:
             return self._db.count("SELECT count(*) FROM interactions")
         return self._db.count("SELECT count(*) FROM interactions WHERE user_id = ?", [user_id])
 
+    def watermark(self) -> int:
+        """The newest interaction's ``seq`` (0 for an empty store): how far ingestion has come."""
+        return self._db.count("SELECT coalesce(max(seq), 0) FROM interactions")
+
     def distinct_event_ids(self) -> int:
         return self._db.count("SELECT count(DISTINCT event_id) FROM interactions")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.store.database import Database, now_ms
+from streams.store.deletion_trail import append_trail
 from streams.store.dirty_shards import mark_dirty
 from streams.store.tombstones import write_tombstones
 
@@ -56,22 +57,32 @@ class Deletions:
     def record(
         self, request_id: str, user_id: str, item_ids: Sequence[str] | None, requested_at: int
     ) -> DeletionRecord:
-        """Write the request to the ledger (durably, before any purge). Idempotent."""
-        self._db.con.execute(
-            """
-            INSERT OR IGNORE INTO deletion_requests
-                (request_id, user_key, user_id, item_ids, requested_at, received_at, stage)
-            VALUES (?, ?, ?, ?, ?, ?, 'received')
-            """,
-            [
-                request_id,
-                self._db.user_key(user_id),
-                user_id,
-                list(item_ids) if item_ids is not None else None,
-                requested_at,
-                now_ms(),
-            ],
-        )
+        """Write the request to the ledger (durably, before any purge). Idempotent.
+
+        A new request also starts its audit trail (``received``) in the same transaction.
+        """
+        with self._db.transaction() as con:
+            known = con.execute(
+                "SELECT 1 FROM deletion_requests WHERE request_id = ?", [request_id]
+            ).fetchall()
+            if not known:
+                con.execute(
+                    """
+                    INSERT INTO deletion_requests
+                        (request_id, user_key, user_id, item_ids, requested_at, received_at, stage)
+                    VALUES (?, ?, ?, ?, ?, ?, 'received')
+                    """,
+                    [
+                        request_id,
+                        self._db.user_key(user_id),
+                        user_id,
+                        list(item_ids) if item_ids is not None else None,
+                        requested_at,
+                        now_ms(),
+                    ],
+                )
+                scope = "user" if item_ids is None else f"{len(set(item_ids))} item(s)"
+                append_trail(con, request_id, "received", {"scope": scope, "requested_at": requested_at})
         return self.get(request_id)
 
     def get(self, request_id: str) -> DeletionRecord:
@@ -148,10 +159,12 @@ class Deletions:
                 invalidated = 0
             through = max(requested_at, max_ts)
             write_tombstones(con, key, items, through, request_id)
+            marks: list[int] = []
             if holding is not None and holding.shards:
-                mark_dirty(con, holding.shards, holding.adapter_set, request_id)
+                marks = mark_dirty(con, holding.shards, holding.adapter_set, request_id)
+            pending = 0
             if items is None:
-                con.execute("DELETE FROM rec_pending WHERE user_id = ?", [user_id])
+                pending = db.count("DELETE FROM rec_pending WHERE user_id = ?", [user_id])
             else:
                 # The remaining history changed, so the user's ranking must be recomputed.
                 con.execute(
@@ -169,6 +182,11 @@ class Deletions:
                 """,
                 [now_ms(), deleted, request_id],
             )
+            rows = {"interactions": deleted, "summaries": invalidated, "rec_pending": pending}
+            append_trail(con, request_id, "purged", {"rows": rows, "tombstone_through": through})
+            if marks and holding is not None:
+                detail = {"adapter_set": holding.adapter_set, "shards": sorted(set(holding.shards))}
+                append_trail(con, request_id, "dirtied", {**detail, "mark_ids": marks})
         db.con.execute("CHECKPOINT")
         dirtied = holding.shards if holding is not None else ()
         return PurgeResult(request_id, deleted, through, invalidated, tuple(sorted(set(dirtied))))

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from streams.store.database import Database, now_ms
+from streams.store.deletion_trail import append_trail
 
 __all__ = ["DirtyMark", "DirtyShards", "mark_dirty"]
 
@@ -104,3 +106,48 @@ class DirtyShards:
                 "WHERE cleared_by IS NULL AND mark_id <= ? AND list_contains(?, shard)",
                 [adapter_set, now_ms(), through_mark, wanted],
             )
+
+    def retrained(self, version: str, through_mark: int, detail: dict[str, Any]) -> list[str]:
+        """``version`` was trained from data exported when marks reached ``through_mark``.
+
+        Such a set holds none of the data of any deletion up to that mark, whatever its shard
+        (its shards were rebuilt from the retained data, or provably equal to a rebuild), so
+        every active mark up to it is cleared, and each request that has no active mark left
+        gets its ``retrained`` trail entry, in the same transaction. Returns those requests.
+        Idempotent: calling again (a retried notification) clears and appends nothing, and
+        returns the same requests, so their ``retrained`` status can be published again.
+        """
+        with self._db.transaction() as con:
+            con.execute(
+                "UPDATE dirty_shards SET cleared_by = ?, cleared_at = ? "
+                "WHERE cleared_by IS NULL AND mark_id <= ?",
+                [version, now_ms(), through_mark],
+            )
+            done = [
+                str(r[0])
+                for r in con.execute(
+                    """
+                    SELECT request_id FROM dirty_shards GROUP BY request_id
+                    HAVING bool_or(cleared_by = ?) AND bool_and(cleared_by IS NOT NULL)
+                    ORDER BY min(mark_id)
+                    """,
+                    [version],
+                ).fetchall()
+            ]
+            for request_id in done:
+                logged = con.execute(
+                    "SELECT 1 FROM deletion_audit WHERE request_id = ? AND stage = 'retrained'",
+                    [request_id],
+                ).fetchall()
+                if not logged:
+                    append_trail(con, request_id, "retrained", detail)
+        return done
+
+    def cleared_by(self, version: str) -> list[str]:
+        """The requests whose last active mark ``version`` cleared (for the ``served`` step)."""
+        rows = self._db.con.execute(
+            "SELECT request_id FROM dirty_shards GROUP BY request_id "
+            "HAVING bool_or(cleared_by = ?) AND bool_and(cleared_by IS NOT NULL) ORDER BY min(mark_id)",
+            [version],
+        ).fetchall()
+        return [str(r[0]) for r in rows]

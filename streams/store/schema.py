@@ -13,7 +13,7 @@ import duckdb
 
 __all__ = ["SCHEMA_VERSION", "migrate", "read_meta"]
 
-SCHEMA_VERSION = 3  # 2: interactions.seq and the summaries table; 3: dirty_shards
+SCHEMA_VERSION = 4  # 2: interactions.seq and summaries; 3: dirty_shards; 4: deletion_audit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -87,6 +87,13 @@ CREATE TABLE IF NOT EXISTS dirty_shards (
     marked_at BIGINT NOT NULL,
     cleared_by VARCHAR,                   -- the set version whose retrain of the shard covers it
     cleared_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS deletion_audit (
+    entry_id BIGINT PRIMARY KEY,          -- 1, 2, ...: the order the steps committed in
+    request_id VARCHAR NOT NULL,          -- the deletion request (no user id, not even salted)
+    stage VARCHAR NOT NULL,               -- received | purged | dirtied | retrained | served | failed
+    logged_at BIGINT NOT NULL,            -- epoch ms
+    detail VARCHAR NOT NULL               -- JSON: rows per table, shards, hashes, durations
 );
 CREATE TABLE IF NOT EXISTS tombstones (
     user_key VARCHAR NOT NULL,

@@ -9,6 +9,7 @@ reads every statement of one guarantee in one file:
 ``store.retrieval`` history and candidates for a ranking
 ``store.deletions`` the deletion ledger and the purge (tombstones in ``tombstones``)
 ``store.dirty``     adapter shards that learned from deleted data, until retrained
+``store.trail``     the audit trail of each deletion request, step by step
 ``store.summaries`` the recurrent preference-summary chains
 ``store.audit``     row counts and "is this value anywhere?"
 ``store.snapshots`` consistent exports of the training data at a watermark
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from streams.store.audit import Audit
 from streams.store.database import Database
+from streams.store.deletion_trail import DeletionTrail
 from streams.store.deletions import Deletions
 from streams.store.dirty_shards import DirtyShards
 from streams.store.ingest import Ingest
@@ -47,6 +49,7 @@ class Store:
         self.retrieval = Retrieval(self._db)
         self.deletions = Deletions(self._db)
         self.dirty = DirtyShards(self._db)
+        self.trail = DeletionTrail(self._db)
         self.summaries = Summaries(self._db)
         self.audit = Audit(self._db)
         self.snapshots = Snapshots(self._db)

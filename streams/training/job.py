@@ -35,9 +35,12 @@ from models.training.lora import LoraSettings, save_adapter_file
 from models.training.partition import Partitioner
 from models.training.shards import ShardingConfig
 from models.training.trainer import (
+    KeptShard,
     TrainedSet,
+    config_from_manifest,
     embed_catalog,
     index_arrays,
+    kept_from_manifest,
     make_partitioner,
     set_manifest,
     train_set,
@@ -214,8 +217,14 @@ def train_from_snapshot(
     *,
     progress: Callable[[int, int, int, float], None] | None = None,
     keep_snapshot: bool = False,
+    reuse: bool = False,
 ) -> str:
-    """Train, publish atomically, make current; returns the new version. Deletes ``snapshot``."""
+    """Train, publish atomically, make current; returns the new version. Deletes ``snapshot``.
+
+    With ``reuse`` (the scheduler's refresh), a shard of the current set whose samples are
+    unchanged at the new watermark keeps its file, when the current set was trained with the
+    same recipe and partitioner; every other shard trains.
+    """
     try:
         data = read_snapshot(snapshot)
         remove_partial_sets(adapters_root)
@@ -228,6 +237,13 @@ def train_from_snapshot(
                 model_dir, list(data.catalog.values()), known, progress=True, threads=config.lora.threads
             ).items()
         }
+        keep: dict[int, KeptShard] = {}
+        kept_files: dict[int, Path] = {}
+        if reuse and partitioner is not None and previous is not None:
+            manifest = read_manifest(adapters_root, previous)
+            if config_from_manifest(manifest) == config:
+                keep = kept_from_manifest(manifest, adapters_root / previous)
+                kept_files = {k: adapters_root / previous / manifest["shards"][k]["file"] for k in keep}
         if partitioner is None:
             partitioner = make_partitioner(config, fresh)
         trained = train_set(
@@ -239,6 +255,7 @@ def train_from_snapshot(
             item_vectors=fresh,
             partitioner=partitioner,
             log_steps=progress,
+            keep=keep,
         )
         return publish_set(
             trained,
@@ -248,6 +265,7 @@ def train_from_snapshot(
             snapshot / "items.parquet",
             previous=previous,
             item_text_sha256={item_id: _text_sha(item) for item_id, item in data.catalog.items()},
+            kept_files={k: kept_files[k] for k in trained.reused},
         )
     finally:
         if not keep_snapshot:

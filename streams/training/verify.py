@@ -110,6 +110,14 @@ def verify_set(
                         f"shard-{k} samples", recorded["sample_ids_sha256"], trained.shards[k].sample_digest()
                     )
                 )
+                if "samples_content_sha256" in recorded:
+                    checks.append(
+                        Check(
+                            f"shard-{k} sample contents",
+                            recorded["samples_content_sha256"],
+                            trained.shards[k].content_digest(),
+                        )
+                    )
                 # The file on disk is what Triton serves; the manifest only claims its hash.
                 served.append(file_sha256(set_dir / recorded["file"]))
                 checks.append(Check(recorded["file"], served[-1], file_sha256(files.shard_sources[k])))

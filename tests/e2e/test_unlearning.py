@@ -1,10 +1,13 @@
-"""Forgetting reaches the adapters: from ``purged`` on, the shard that learned from the user is not served.
+"""Forgetting reaches the adapters, live: purged -> shard excluded -> retrained -> verified -> audited.
 
-A stack of its own (real Tansu broker, real tritonserver and worker sharing one data directory,
-so Triton serves the sets the test trains), with the tiny random Llama: an adapter set is
-trained from the worker's snapshot and served; the user is forgotten; ``purged`` names the
-dirty shard; every recommendation after that is scored by the set with that shard at weight 0,
-as the worker's per-shard counters show.
+A stack of its own (real Tansu broker, real tritonserver, worker and trainer processes sharing
+one data directory, so Triton serves the sets they publish), with the tiny random Llama: an
+adapter set is trained from the worker's snapshot and served; the user is forgotten;
+``purged`` names the dirty shard; every recommendation after that is scored by the set with
+that shard at weight 0, as the worker's per-shard counters show. Then the trainer retrains that
+shard alone (the trainer is killed mid-retrain once and resumes), ``retrained`` reports the
+old and new hashes, the new set serves, ``streamrec adapters verify`` rebuilds it from scratch
+byte for byte, ``streamrec audit`` shows every step, and no log holds the raw user id.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,12 +30,13 @@ import pytest
 
 from models.training.lora import LoraSettings
 from models.training.shards import ShardingConfig
-from serving.adapters import read_members
+from serving.adapters import read_current, read_manifest, read_members
 from streams.contracts import DELETION_STATUS, RECOMMENDATIONS
 from streams.kafka import TopicReader
 from streams.training import train_from_snapshot
 from tests.e2e.helpers import catalog, clicks, deletion, publish, request_deletion
 from tests.fixtures.kafka import WorkerProcess
+from tests.fixtures.trainer import TrainerProcess
 from tests.fixtures.triton import start_triton
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +121,7 @@ def test_a_forgotten_users_shard_is_never_used_after_purged(
     victim = victims[0]
     others = [u for s, us in by_shard.items() if s != victim_shard for u in us]
 
-    def click_and_wait(user: str, n: int) -> dict[str, Any]:
+    def click_and_wait(user: str, n: int, version: str = version) -> dict[str, Any]:
         event = clicks(user, [items[(n * 7) % 40].item_id], start_ts=1_700_000_000_000 + n)[0]
         event = event.model_copy(update={"event_id": f"{user}-late{n}"})
         with TopicReader(bootstrap, RECOMMENDATIONS) as reader:
@@ -147,6 +154,79 @@ def test_a_forgotten_users_shard_is_never_used_after_purged(
     used = sum(after.values()) - sum(before.values())
     assert used >= len(others[:3]), f"the other shards kept scoring: {before} -> {after}"
 
+    # -- the trainer retrains the dirty shard alone (killed once mid-retrain, then resumed) ------
+    trainer = TrainerProcess(stack, tiny_model_dir)
+    with TopicReader(bootstrap, DELETION_STATUS) as statuses:
+        trainer.start()
+        started = wait_until(lambda: "retraining v" in trainer.log_tail(), 120)
+        assert started, trainer.log_tail()
+        trainer.kill()  # kill -9 during the retrain (or, if it was quick, just after publishing)
+        served = read_current(root)
+        assert served is not None
+        manifest = read_manifest(root, served)  # whatever is current is a complete set
+        assert all((root / served / s["file"]).exists() for s in manifest["shards"])
+        trainer.start()
+        try:
+            retrained = statuses.wait_for(
+                lambda r: r.get("request_id") == request.request_id and r.get("stage") == "retrained", 300
+            )
+        finally:
+            trainer.stop()
+    assert retrained, f"no retrained status:\n{trainer.log_tail()}"
+    new_version = read_current(root)
+    assert new_version is not None and new_version != version
+    old_shards = read_manifest(root, version)["shards"]
+    new_shards = read_manifest(root, new_version)["shards"]
+    for k in range(CONFIG.shards):
+        assert (old_shards[k]["sha256"] == new_shards[k]["sha256"]) == (k != victim_shard), k
+    detail = retrained[0]["detail"]
+    assert f"shard {victim_shard} {old_shards[victim_shard]['sha256'][:12]} -> " in detail, detail
+    assert new_shards[victim_shard]["sha256"][:12] in detail
+    assert retrained[0]["user_id"] == keys[victim], "retrained names the salted key, never the raw id"
+    assert keys[victim] not in (read_members(root, new_version) or {})
+    dirty = json.loads(urllib.request.urlopen(f"{stack.url}/adapters/dirty/", timeout=10).read())
+    assert dirty["active"] == [], dirty
+
+    # The new set serves (the victim's shard is clean again, so it may carry weight).
+    rec = click_and_wait(others[0], 20, new_version)
+    assert not rec["fallback"]
+
+    # Anyone can rerun the proof: the new set rebuilt from scratch is byte-identical.
+    env = {**trainer.env, "COLUMNS": "200"}
+    verify = cli(["adapters", "verify", new_version], env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "byte-identical" in verify.stdout
+
+    audit = cli(["audit", request.request_id], env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    for step in ("received", "purged", "dirtied", "retrained", "served"):
+        assert re.search(rf"^.*\b{step}\b", audit.stdout, re.M), f"{step} missing:\n{audit.stdout}"
+    assert new_version in audit.stdout and victim not in audit.stdout
+
+    # No log of the run prints the forgotten user's raw id.
+    for log in (stack.log_path, trainer.log_path, *stack.data_dir.glob("**/*.log")):
+        assert victim not in log.read_text(errors="replace"), f"{log} names the user"
+
     # Leave the stack serving no set (other tests in the session expect the zero-shot model).
     (root / "CURRENT").unlink()
-    shutil.rmtree(root / version)
+    for published in (version, new_version):
+        shutil.rmtree(root / published)
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

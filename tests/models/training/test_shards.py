@@ -153,6 +153,23 @@ def test_the_sample_digest_is_the_identity_of_ids_and_splits() -> None:
     assert replace(shard, train=shard.train[1:]).sample_digest() != digest
 
 
+def test_the_content_digest_sees_a_changed_context_that_the_ids_do_not() -> None:
+    """An item-level deletion can shorten a context and keep every sample id: reuse must see it."""
+    users, assignment = setup()
+    shard = build_shards(users, CATALOG, ORDER, assignment, config(90))[0]
+    content = shard.content_digest()
+    assert replace(shard, train=tuple(reversed(shard.train))).content_digest() == content
+    shorter = replace(shard.train[0], context=shard.train[0].context[:-10])
+    changed = replace(shard, train=(shorter, *shard.train[1:]))
+    assert changed.sample_digest() == shard.sample_digest()
+    assert changed.content_digest() != content
+    relabelled = replace(
+        shard.train[0],
+        samples=(replace(shard.train[0].samples[0], label=1 - shard.train[0].samples[0].label),),
+    )
+    assert replace(shard, train=(relabelled, *shard.train[1:])).content_digest() != content
+
+
 # -- the validation index and the tuning ------------------------------------------------------
 
 

@@ -1,0 +1,70 @@
+"""The trainer process's configuration: when to retrain for deletions, when to refresh.
+
+Read from ``STREAMREC_*`` variables like the worker's settings, validated on construction.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["TrainerConfig"]
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    # Deletions. A retrain starts once no new mark came for ``debounce_s`` (a burst of
+    # deletions costs one retrain per shard), but never later than ``max_delay_s`` after the
+    # oldest waiting mark (a steady trickle of deletions cannot postpone it forever).
+    debounce_s: float = 30.0
+    max_delay_s: float = 600.0
+    poll_s: float = 2.0  # how often the dirty marks are read
+    # Continuous learning: refresh the set at the newest watermark once the store has grown by
+    # ``refresh_growth`` (a fraction of the set's watermark) or the set is ``refresh_age_s`` old
+    # and anything arrived since. 0 disables that trigger.
+    refresh_growth: float = 0.5
+    refresh_age_s: float = 86_400.0
+    refresh_poll_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "debounce_s",
+            "max_delay_s",
+            "poll_s",
+            "refresh_growth",
+            "refresh_age_s",
+            "refresh_poll_s",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"TrainerConfig.{name} must be a finite number >= 0, got {value!r}")
+        if self.poll_s <= 0 or self.refresh_poll_s <= 0:
+            raise ValueError("TrainerConfig: poll intervals must be > 0")
+        if self.max_delay_s < self.debounce_s:
+            raise ValueError(
+                f"TrainerConfig.max_delay_s ({self.max_delay_s}) must be >= debounce_s ({self.debounce_s})"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerConfig:
+        env = os.environ if env is None else env
+        return cls(
+            debounce_s=_number(env, "STREAMREC_RETRAIN_DEBOUNCE_S", 30.0),
+            max_delay_s=_number(env, "STREAMREC_RETRAIN_MAX_DELAY_S", 600.0),
+            poll_s=_number(env, "STREAMREC_RETRAIN_POLL_S", 2.0),
+            refresh_growth=_number(env, "STREAMREC_REFRESH_GROWTH", 0.5),
+            refresh_age_s=_number(env, "STREAMREC_REFRESH_AGE_S", 86_400.0),
+            refresh_poll_s=_number(env, "STREAMREC_REFRESH_POLL_S", 60.0),
+        )
