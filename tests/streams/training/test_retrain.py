@@ -102,3 +102,73 @@ def test_retrain_refuses_a_snapshot_outside_the_sets_cut(
     with pytest.raises(ValueError, match="watermark"):
         retrain_set(tmp_path / "now", root, before, tiny_model_dir)
     assert read_current(root) == before, "nothing is published from a refused snapshot"
+
+
+def test_an_item_level_deletion_retrains_the_users_shard_and_verifies(
+    store: Store, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """Forgetting some items changes the user's contexts and negatives: their shard retrains."""
+    root = tmp_path / "adapters"
+    before = publish(store, root, tmp_path, tiny_model_dir)
+    held = members(root, before)
+    user = next(f"person-{u}" for u in range(14) if store.user_key(f"person-{u}") in held)
+    items = [
+        row[0]
+        for row in store.audit.query("SELECT item_id FROM interactions WHERE user_id = ? LIMIT 2", [user])
+    ]
+    store.deletions.record("req-items", user, items, 10**8)
+    store.deletions.purge(
+        "req-items", user, items, 10**8, ShardsHolding(before, (held[store.user_key(user)],))
+    )
+    result = retrain_set(export_cut(store, root, before, tmp_path / "cut"), root, before, tiny_model_dir)
+    # The user's old shard retrains; under the semantic partition, fewer liked items may also
+    # move them to another shard, which then retrains too (found by its changed samples).
+    old_shard = held[store.user_key(user)]
+    new_shard = members(root, result.version).get(store.user_key(user), old_shard)
+    assert old_shard in result.retrained and set(result.retrained) <= {old_shard, new_shard}
+    rebuilt = verify_set(
+        export_cut(store, root, result.version, tmp_path / "verify"), root, result.version, tiny_model_dir
+    )
+    assert rebuilt.exact, [c for c in rebuilt.checks if not c.matches]
+
+
+def test_replaying_a_forgotten_users_events_adds_nothing_and_a_second_request_retrains_nothing(
+    store: Store, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    root = tmp_path / "adapters"
+    before = publish(store, root, tmp_path, tiny_model_dir)
+    held = members(root, before)
+    user = next(f"person-{u}" for u in range(14) if store.user_key(f"person-{u}") in held)
+    old_rows = store.audit.query(
+        "SELECT event_id, user_id, item_id, event_type, rating, ts, source_partition, source_offset "
+        "FROM interactions WHERE user_id = ?",
+        [user],
+    )
+    key = store.user_key(user)
+    holding = held.get(key)
+    store.deletions.record("req-1", user, None, 10**8)
+    store.deletions.purge(
+        "req-1", user, None, 10**8, ShardsHolding(before, () if holding is None else (holding,))
+    )
+    result = retrain_set(export_cut(store, root, before, tmp_path / "cut"), root, before, tiny_model_dir)
+    # The old events arrive again (a replay, at new offsets): tombstones keep them out.
+    replay = [ClickRow(e, u, i, t, r, ts, p, o + 10**6) for e, u, i, t, r, ts, p, o in old_rows]
+    store.ingest.clicks("clicks", replay, {0: 2 * 10**6})
+    assert store.audit.interaction_count(user) == 0
+    again = retrain_set(
+        export_cut(store, root, result.version, tmp_path / "cut2"), root, result.version, tiny_model_dir
+    )
+    assert again.retrained == (), "the replay added nothing to any training set"
+    # The same person asks again (a new request): the current set holds nothing of them.
+    assert key not in members(root, again.version)
+    store.dirty.retrained(result.version, result.dirty_high_water, {})  # what the worker does
+    store.deletions.record("req-2", user, None, 10**8)
+    holding_now = members(root, again.version).get(key)
+    outcome = store.deletions.purge(
+        "req-2",
+        user,
+        None,
+        10**8,
+        ShardsHolding(again.version, () if holding_now is None else (holding_now,)),
+    )
+    assert outcome.shards_dirtied == () and store.dirty.active() == [], "nothing to retrain"

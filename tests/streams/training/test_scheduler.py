@@ -185,3 +185,31 @@ def test_a_refresh_keeps_the_shards_whose_users_sent_nothing_new(
         assert new["shards"][k]["sha256"] == old["shards"][k]["sha256"]
     changed = [s["shard"] for s in new["shards"] if not s["reused"]]
     assert changed, "the shard of the user with new clicks retrained"
+
+
+def test_a_burst_of_five_deletions_costs_one_retrain_per_shard(
+    store: Store, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    trainer, worker = make_trainer(store, tmp_path, tiny_model_dir, debounce_s=30.0)
+    root = trainer.adapters_root
+    store.snapshots.export(tmp_path / "first")
+    before = train_from_snapshot(tmp_path / "first", root, tiny_model_dir, CONFIG)
+    held = {r["user_key"]: r["shard"] for r in pq.read_table(root / before / "members.parquet").to_pylist()}
+    victims = [f"person-{u}" for u in range(14) if store.user_key(f"person-{u}") in held][:5]
+    assert len(victims) == 5
+    for n, user in enumerate(victims):
+        store.deletions.record(f"req-{n}", user, None, 10**8)
+        store.deletions.purge(
+            f"req-{n}", user, None, 10**8, ShardsHolding(before, (held[store.user_key(user)],))
+        )
+        assert trainer.unlearn_tick() == "wait", "inside the debounce window"
+    trainer.config = TrainerConfig(debounce_s=0.0)  # the window has passed
+    assert trainer.unlearn_tick() == "retrain"
+    after = read_current(root)
+    assert worker.reported == [after], "one retrain, one new set"
+    dirty_shards = {held[store.user_key(u)] for u in victims}
+    retrained = {s["shard"] for s in read_manifest(root, after)["shards"] if not s["reused"]}
+    assert retrained == dirty_shards, "each dirty shard once, no other"
+    for n in range(5):
+        assert [e.stage for e in store.trail.entries(f"req-{n}")][-1] == "retrained"
+    assert trainer.unlearn_tick() == "idle"
