@@ -55,6 +55,8 @@ __all__ = [
     "set_current",
     "shard_file",
     "purged_before",
+    "purged_holders",
+    "remove_version",
     "read_members",
     "shards_holding",
     "shards_of",
@@ -280,6 +282,36 @@ def purged_before(root: Path, version: str) -> frozenset[str] | None:
     except FileNotFoundError:
         return None
     return frozenset(str(r) for r in cut.get("purged_requests", ()))
+
+
+def purged_holders(
+    root: Path, version: str, purged: Sequence[tuple[str, str]]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """(request id, shards) for each purged ``(request id, salted user key)`` that ``version``
+    may still hold: purged after its export, and the user is among its members (every shard
+    counts for a set that does not record members)."""
+    known = purged_before(root, version)
+    members = read_members(root, version)
+    every = tuple(range(len(read_manifest(root, version)["shards"])))
+    out = []
+    for request_id, user_key in purged:
+        if known is not None and request_id in known:
+            continue
+        shards = every if members is None else members.get(user_key, ())
+        if shards:
+            out.append((request_id, shards))
+    return out
+
+
+def remove_version(root: Path, version: str) -> None:
+    """Delete a published, non-current set. It is renamed away first, so it vanishes at once
+    and a crash mid-delete leaves only a temporary directory (``remove_partial_sets``)."""
+    if read_current(root) == version:
+        raise ValueError(f"{version} is the current set; publish another one first")
+    doomed = root / f".tmp-deleted-{version}-{uuid.uuid4().hex[:8]}"
+    os.rename(root / version, doomed)
+    _fsync_dir(root)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def read_item_vectors(root: Path, version: str) -> dict[str, npt.NDArray[np.float64]]:

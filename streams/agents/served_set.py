@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
-from serving.adapters import purged_before, read_manifest, read_members
+from serving.adapters import purged_holders
 from streams.agents.runtime import Runtime
 from streams.store import Store
 
@@ -24,21 +23,6 @@ __all__ = ["ServedSetGuard", "ZERO_SHOT"]
 log = logging.getLogger(__name__)
 
 ZERO_SHOT = "zero-shot"  # the answer of a recommender serving no adapter set
-
-
-def _holding(root: Path, version: str, purged: list[tuple[str, str]]) -> list[tuple[str, tuple[int, ...]]]:
-    """(request id, shards) for each purged request the set may still hold data of."""
-    known = purged_before(root, version)
-    members = read_members(root, version)
-    every = tuple(range(len(read_manifest(root, version)["shards"])))
-    out = []
-    for request_id, user_key in purged:
-        if known is not None and request_id in known:
-            continue
-        shards = every if members is None else members.get(user_key, ())
-        if shards:
-            out.append((request_id, shards))
-    return out
 
 
 def _marker(shards: tuple[int, ...], version: str, request_id: str) -> Callable[[Store], list[int]]:
@@ -60,7 +44,7 @@ class ServedSetGuard:
             return 0
         store = self.runtime.store
         purged = await store.run(lambda s: s.deletions.purged())
-        found = await asyncio.to_thread(_holding, self.runtime.settings.adapters_dir, version, purged)
+        found = await asyncio.to_thread(purged_holders, self.runtime.settings.adapters_dir, version, purged)
         made = 0
         for request_id, shards in found:
             made += len(await store.run(_marker(shards, version, request_id)))

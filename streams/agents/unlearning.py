@@ -85,6 +85,8 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
                 "high_water": store.dirty.high_water(),
                 # The newest interaction's seq: the refresh job's measure of growth.
                 "watermark": store.audit.watermark(),
+                # (request id, salted key) of every purge: old sets holding them are deleted.
+                "purged": store.deletions.purged(),
             }
 
         return web.json(await runtime.store.run(read))

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from models.training.trainer import config_from_manifest
-from serving.adapters import read_current, read_manifest, remove_partial_sets
+from serving.adapters import (
+    CURRENT,
+    list_versions,
+    purged_holders,
+    read_current,
+    read_manifest,
+    remove_partial_sets,
+    remove_version,
+)
 from streams.training.cut import read_data_cut
 from streams.training.job import train_from_snapshot
 from streams.training.retrain import retrain_set
@@ -91,6 +99,7 @@ class Trainer:
     runs: list[dict[str, Any]] = field(default_factory=list)
     waiting: dict[str, Any] = field(default_factory=dict)
     next_runs: dict[str, str | None] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
 
     def call(self, path: str, payload: dict[str, Any] | None = None) -> Any:
         return call_worker(self.web_url, path, payload, timeout_s=120.0)
@@ -127,7 +136,31 @@ class Trainer:
                 log.warning("dirty marks but no adapter set is served; nothing to retrain")
                 return "idle"
             self.retrain(current, marks)
+        if decision in ("idle", "notify"):
+            self.prune([(str(r), str(k)) for r, k in dirty.get("purged", [])])
         return decision
+
+    def prune(self, purged: Sequence[tuple[str, str]]) -> list[str]:
+        """Delete superseded sets that still hold purged data (their files are personal data).
+
+        Only once the current set has been current for ``prune_grace_s``, and never the current
+        set itself: while it holds purged data its shards are dirty, and a retrain replaces it.
+        """
+        current = read_current(self.adapters_root)
+        if current is None:
+            return []
+        age = time.time() - (self.adapters_root / CURRENT).stat().st_mtime
+        if age < self.config.prune_grace_s:
+            return []
+        removed = []
+        for version in list_versions(self.adapters_root):
+            if version != current and purged_holders(self.adapters_root, version, purged):
+                remove_version(self.adapters_root, version)
+                removed.append(version)
+        if removed:
+            log.info("deleted superseded adapter set(s) holding purged data: %s", ", ".join(removed))
+            self.pruned.extend(removed)
+        return removed
 
     def retrain(self, current: str, marks: Sequence[Mapping[str, Any]]) -> None:
         waited_s = (time.time() * 1000 - min(int(m["marked_at"]) for m in marks)) / 1000
@@ -230,6 +263,7 @@ class Trainer:
             "waiting": self.waiting,
             "next_runs": self.next_runs,
             "last_runs": self.runs[-5:],
+            "pruned": self.pruned[-20:],
             "config": self.config.__dict__,
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,9 @@ class TrainerConfig:
     refresh_growth: float = 0.5
     refresh_age_s: float = 86_400.0
     refresh_poll_s: float = 60.0
+    # A superseded set that still holds purged data is deleted once the set replacing it has
+    # been current this long (Triton has switched by then; the grace covers requests in flight).
+    prune_grace_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -67,4 +70,5 @@ class TrainerConfig:
             refresh_growth=_number(env, "STREAMREC_REFRESH_GROWTH", 0.5),
             refresh_age_s=_number(env, "STREAMREC_REFRESH_AGE_S", 86_400.0),
             refresh_poll_s=_number(env, "STREAMREC_REFRESH_POLL_S", 60.0),
+            prune_grace_s=_number(env, "STREAMREC_PRUNE_GRACE_S", 30.0),
         )

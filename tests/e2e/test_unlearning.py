@@ -210,7 +210,7 @@ def test_a_forgotten_users_shard_is_never_used_after_purged(
     # Leave the stack serving no set (other tests in the session expect the zero-shot model).
     (root / "CURRENT").unlink()
     for published in (version, new_version):
-        shutil.rmtree(root / published)
+        shutil.rmtree(root / published, ignore_errors=True)  # the trainer may have pruned it
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float) -> bool:

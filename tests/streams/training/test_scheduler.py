@@ -90,6 +90,7 @@ class StoreWorker:
                 "active": [asdict(m) for m in self.store.dirty.active()],
                 "high_water": self.store.dirty.high_water(),
                 "watermark": self.store.audit.watermark(),
+                "purged": self.store.deletions.purged(),
             }
         if path == "/adapters/snapshot/":
             cut = None
@@ -141,7 +142,13 @@ def test_an_unlearn_tick_retrains_reports_and_then_idles(
     assert read_data_cut(root, after)[0] == read_data_cut(root, before)[0], "same cut"
     state = (tmp_path / "trainer" / "state.json").read_text()
     assert f'"version": "{after}"' in state and '"kind": "deletion"' in state
+    # The superseded set still holds the user: once the grace is over, it is deleted.
+    trainer.config = TrainerConfig(debounce_s=0.0, prune_grace_s=3600)
+    assert trainer.unlearn_tick() == "idle" and (root / before).exists(), "within the grace"
+    trainer.config = TrainerConfig(debounce_s=0.0, prune_grace_s=0)
     assert trainer.unlearn_tick() == "idle"
+    assert not (root / before).exists() and (root / after).exists()
+    assert trainer.pruned == [before]
 
 
 def test_a_set_published_before_a_crash_is_reported_not_retrained(
