@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo up test test-fast lint format bench bench-adapters eval eval-summary lock clean
+.PHONY: setup demo up test test-fast lint format bench bench-adapters bench-unlearning eval eval-summary lock clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ bench-adapters: $(STAMP)
 # (about 2.5 hours on 2 cores). Each finished model is checkpointed, so rerunning the same
 # command resumes where an interrupted run stopped. llm-summary (~25 min more): make eval-summary.
 EVAL_MODELS := random,popularity,itemknn,llm-zeroshot,llm-lora,llm-apa-random,llm-apa,hybrid,sasrec
+bench-unlearning: $(STAMP)
+	$(PY) -m streams.bench.unlearning --users 60 --shards 4 --max-samples 512 --epochs 1 \
+	  --out reports/bench-unlearning
+
 eval: $(STAMP)
 	$(VENV)/bin/streamrec eval --users 200 --seed 0 --adapter-epochs 2 --resume \
 	  --models $(EVAL_MODELS) --out reports/eval-movielens-200

@@ -29,7 +29,13 @@ TOP_LEVEL: dict[str, set[str]] = {
 }
 # The floors of ``streams``: exact module names, or ``pkg.*`` for a package and all under it.
 FLOORS: dict[str, tuple[str, ...]] = {
-    "ground": ("streams", "streams.settings", "streams.exceptions", "streams.metrics"),
+    "ground": (
+        "streams",
+        "streams.settings",
+        "streams.exceptions",
+        "streams.metrics",
+        "streams.worker_client",
+    ),
     "contracts": ("streams.contracts.*",),
     "store": ("streams.store.*",),
     "kafka": ("streams.kafka.*",),

@@ -26,6 +26,7 @@ from streams.agents.backfill import BackfillJob, Backfills
 from streams.agents.recommend import Recommender, popularity_scores, rank
 from streams.agents.runtime import Runtime, Topics, declare_topics
 from streams.agents.summarize import Summaries
+from streams.agents.unlearning import retrained_detail
 
 __all__ = [
     "BackfillJob",
@@ -42,6 +43,7 @@ __all__ = [
     "popularity_scores",
     "rank",
     "recommend",
+    "retrained_detail",
     "status",
     "summarize",
     "unlearning",

@@ -22,11 +22,11 @@ __all__ = ["audit", "trainer", "trainer_summary"]
 def trainer() -> None:
     """Run the trainer: retrain dirty shards after deletions, refresh adapters as data grows."""
     from models.exceptions import ModelLoadError
-    from streams.training.scheduler import main
+    from streams.training import trainer_main
 
     setup_logging("info")
     try:
-        raise typer.Exit(main([]))
+        raise typer.Exit(trainer_main([]))
     except (ValueError, ModelLoadError) as exc:
         err.print(f"[red]configuration error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -46,7 +46,7 @@ def _step_detail(stage: str, detail: dict[str, Any]) -> str:
         shards = ",".join(str(s) for s in detail.get("shards", []))
         return f"shard(s) {shards} of {detail.get('adapter_set')} marked dirty (excluded from scoring)"
     if stage == "retrained":
-        from streams.agents.unlearning import retrained_detail
+        from streams.agents import retrained_detail
 
         waited = detail.get("waited_s")
         return retrained_detail(detail) + (

@@ -13,6 +13,9 @@ from streams.training.cut import SetAtCut, load_set_at_cut, read_data_cut
 from streams.training.dataset import TrainingData, read_snapshot
 from streams.training.job import train_from_snapshot
 from streams.training.retrain import RetrainResult, ShardOutcome, retrain_set
+from streams.training.scheduler import Trainer
+from streams.training.scheduler import main as trainer_main
+from streams.training.trainer_config import TrainerConfig
 from streams.training.verify import Check, Verification, verify_set
 
 __all__ = [
@@ -20,6 +23,8 @@ __all__ = [
     "RetrainResult",
     "SetAtCut",
     "ShardOutcome",
+    "Trainer",
+    "TrainerConfig",
     "TrainingData",
     "Verification",
     "load_set_at_cut",
@@ -27,5 +32,6 @@ __all__ = [
     "read_snapshot",
     "retrain_set",
     "train_from_snapshot",
+    "trainer_main",
     "verify_set",
 ]
