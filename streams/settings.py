@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "env_float", "env_int"]
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """``env[name]`` as an int (unset or empty: ``default``); the error names the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -26,7 +27,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """``env[name]`` as a number (unset or empty: ``default``); the error names the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -141,30 +143,30 @@ class Settings:
         return cls(
             app_id=env.get("STREAMREC_APP_ID") or "streamrec",
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            broker_port=_int(env, "STREAMREC_BROKER_PORT", 9092),
-            partitions=_int(env, "STREAMREC_PARTITIONS", 4),
-            replication_factor=_int(env, "STREAMREC_REPLICATION_FACTOR", 1),
+            broker_port=env_int(env, "STREAMREC_BROKER_PORT", 9092),
+            partitions=env_int(env, "STREAMREC_PARTITIONS", 4),
+            replication_factor=env_int(env, "STREAMREC_REPLICATION_FACTOR", 1),
             triton_url=env.get("TRITON_URL") or None,
-            triton_http_port=_int(env, "STREAMREC_TRITON_HTTP_PORT", 8000),
-            triton_grpc_port=_int(env, "STREAMREC_TRITON_GRPC_PORT", 8001),
-            triton_metrics_port=_int(env, "STREAMREC_TRITON_METRICS_PORT", 8002),
+            triton_http_port=env_int(env, "STREAMREC_TRITON_HTTP_PORT", 8000),
+            triton_grpc_port=env_int(env, "STREAMREC_TRITON_GRPC_PORT", 8001),
+            triton_metrics_port=env_int(env, "STREAMREC_TRITON_METRICS_PORT", 8002),
             model_path=Path(model_path) if model_path else None,
             data_dir=Path(env.get("STREAMREC_DATA_DIR") or ".streamrec"),
             web_host=env.get("STREAMREC_WEB_HOST") or "127.0.0.1",
-            web_port=_int(env, "STREAMREC_WEB_PORT", 6066),
-            batch_max_events=_int(env, "STREAMREC_BATCH_MAX_EVENTS", 5000),
-            batch_within_s=_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
-            candidates=_int(env, "STREAMREC_CANDIDATES", 20),
-            top_k=_int(env, "STREAMREC_TOP_K", 10),
-            recent_items=_int(env, "STREAMREC_RECENT_ITEMS", 5),
-            summary_block=_int(env, "STREAMREC_SUMMARY_BLOCK", 5),
+            web_port=env_int(env, "STREAMREC_WEB_PORT", 6066),
+            batch_max_events=env_int(env, "STREAMREC_BATCH_MAX_EVENTS", 5000),
+            batch_within_s=env_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
+            candidates=env_int(env, "STREAMREC_CANDIDATES", 20),
+            top_k=env_int(env, "STREAMREC_TOP_K", 10),
+            recent_items=env_int(env, "STREAMREC_RECENT_ITEMS", 5),
+            summary_block=env_int(env, "STREAMREC_SUMMARY_BLOCK", 5),
             summary_live=(env.get("STREAMREC_SUMMARY_LIVE") or "true").lower() not in ("0", "false", "no"),
-            summary_fold_after=_int(env, "STREAMREC_SUMMARY_FOLD_AFTER", 4),
-            summary_max_fold=_int(env, "STREAMREC_SUMMARY_MAX_FOLD", 8),
-            summary_batch=_int(env, "STREAMREC_SUMMARY_BATCH", 16),
-            score_concurrency=_int(env, "STREAMREC_SCORE_CONCURRENCY", 1),
-            score_retries=_int(env, "STREAMREC_SCORE_RETRIES", 3),
-            score_backoff_s=_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),
+            summary_fold_after=env_int(env, "STREAMREC_SUMMARY_FOLD_AFTER", 4),
+            summary_max_fold=env_int(env, "STREAMREC_SUMMARY_MAX_FOLD", 8),
+            summary_batch=env_int(env, "STREAMREC_SUMMARY_BATCH", 16),
+            score_concurrency=env_int(env, "STREAMREC_SCORE_CONCURRENCY", 1),
+            score_retries=env_int(env, "STREAMREC_SCORE_RETRIES", 3),
+            score_backoff_s=env_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),
             log_level=env.get("STREAMREC_LOG_LEVEL") or "info",
         )
 

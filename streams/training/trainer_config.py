@@ -10,17 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streams.settings import env_float
+
 __all__ = ["TrainerConfig"]
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -64,11 +56,11 @@ class TrainerConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrainerConfig:
         env = os.environ if env is None else env
         return cls(
-            debounce_s=_number(env, "STREAMREC_RETRAIN_DEBOUNCE_S", 30.0),
-            max_delay_s=_number(env, "STREAMREC_RETRAIN_MAX_DELAY_S", 600.0),
-            poll_s=_number(env, "STREAMREC_RETRAIN_POLL_S", 2.0),
-            refresh_growth=_number(env, "STREAMREC_REFRESH_GROWTH", 0.5),
-            refresh_age_s=_number(env, "STREAMREC_REFRESH_AGE_S", 86_400.0),
-            refresh_poll_s=_number(env, "STREAMREC_REFRESH_POLL_S", 60.0),
-            prune_grace_s=_number(env, "STREAMREC_PRUNE_GRACE_S", 30.0),
+            debounce_s=env_float(env, "STREAMREC_RETRAIN_DEBOUNCE_S", 30.0),
+            max_delay_s=env_float(env, "STREAMREC_RETRAIN_MAX_DELAY_S", 600.0),
+            poll_s=env_float(env, "STREAMREC_RETRAIN_POLL_S", 2.0),
+            refresh_growth=env_float(env, "STREAMREC_REFRESH_GROWTH", 0.5),
+            refresh_age_s=env_float(env, "STREAMREC_REFRESH_AGE_S", 86_400.0),
+            refresh_poll_s=env_float(env, "STREAMREC_REFRESH_POLL_S", 60.0),
+            prune_grace_s=env_float(env, "STREAMREC_PRUNE_GRACE_S", 30.0),
         )

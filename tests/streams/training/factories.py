@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from models.training.lora import LoraSettings
 from models.training.shards import ShardingConfig
-from streams.store import ClickRow, ItemRow, Store
+from streams.store import ClickRow, DataCut, ItemRow, Store
+from streams.training import read_data_cut, train_from_snapshot
 
-__all__ = ["CONFIG", "fill"]
+__all__ = ["CONFIG", "export_cut", "fill", "publish"]
 
 CONFIG = ShardingConfig(shards=3, max_samples=300, lora=replace(LoraSettings(), max_epochs=1))
 
@@ -37,3 +39,16 @@ def fill(store: Store, users: int = 14, per_user: int = 12) -> None:
             )
             offset += 1
     store.ingest.clicks("clicks", rows, {0: offset})
+
+
+def publish(store: Store, root: Path, tmp_path: Path, model_dir: Path) -> str:
+    """Train a set from the store's current snapshot with ``CONFIG`` and make it current."""
+    store.snapshots.export(tmp_path / "train-snap")
+    return train_from_snapshot(tmp_path / "train-snap", root, model_dir, CONFIG)
+
+
+def export_cut(store: Store, root: Path, version: str, directory: Path) -> Path:
+    """What the worker exports for a rebuild of ``version``: the retained data inside its cut."""
+    watermark, versions = read_data_cut(root, version)
+    store.snapshots.export(directory, DataCut(watermark, versions))
+    return directory

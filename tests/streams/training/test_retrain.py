@@ -13,21 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.adapters import read_current, read_manifest
-from streams.store import ClickRow, DataCut, ShardsHolding, Store
-from streams.training import read_data_cut, retrain_set, train_from_snapshot, verify_set
+from streams.store import ClickRow, ShardsHolding, Store
+from streams.training import retrain_set, verify_set
 
-from .factories import CONFIG
-
-
-def publish(store: Store, root: Path, tmp_path: Path, model_dir: Path) -> str:
-    store.snapshots.export(tmp_path / "train-snap")
-    return train_from_snapshot(tmp_path / "train-snap", root, model_dir, CONFIG)
-
-
-def export_cut(store: Store, root: Path, version: str, directory: Path) -> Path:
-    watermark, versions = read_data_cut(root, version)
-    store.snapshots.export(directory, DataCut(watermark, versions))
-    return directory
+from .factories import CONFIG, export_cut, publish
 
 
 def members(root: Path, version: str) -> dict[str, int]:

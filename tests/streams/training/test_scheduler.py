@@ -137,7 +137,7 @@ def test_an_unlearn_tick_retrains_reports_and_then_idles(
 
     assert trainer.unlearn_tick() == "retrain"
     after = read_current(root)
-    assert after != before and worker.reported == [after]
+    assert after is not None and after != before and worker.reported == [after]
     assert store.dirty.active() == [] and [e.stage for e in store.trail.entries("req-1")][-1] == "retrained"
     assert read_data_cut(root, after)[0] == read_data_cut(root, before)[0], "same cut"
     state = (tmp_path / "trainer" / "state.json").read_text()
@@ -213,7 +213,7 @@ def test_a_burst_of_five_deletions_costs_one_retrain_per_shard(
     trainer.config = TrainerConfig(debounce_s=0.0)  # the window has passed
     assert trainer.unlearn_tick() == "retrain"
     after = read_current(root)
-    assert worker.reported == [after], "one retrain, one new set"
+    assert after is not None and worker.reported == [after], "one retrain, one new set"
     dirty_shards = {held[store.user_key(u)] for u in victims}
     retrained = {s["shard"] for s in read_manifest(root, after)["shards"] if not s["reused"]}
     assert retrained == dirty_shards, "each dirty shard once, no other"

@@ -18,20 +18,9 @@ from typer.testing import CliRunner
 from serving.adapters import read_manifest
 from streams.cli import app
 from streams.store import ClickRow, DataCut, ItemRow, Store
-from streams.training import read_data_cut, train_from_snapshot, verify_set
+from streams.training import verify_set
 
-from .factories import CONFIG
-
-
-def publish(store: Store, root: Path, tmp_path: Path, model_dir: Path) -> str:
-    store.snapshots.export(tmp_path / "train-snap")
-    return train_from_snapshot(tmp_path / "train-snap", root, model_dir, CONFIG)
-
-
-def export_cut(store: Store, root: Path, version: str, directory: Path) -> Path:
-    watermark, versions = read_data_cut(root, version)
-    store.snapshots.export(directory, DataCut(watermark, versions))
-    return directory
+from .factories import CONFIG, export_cut, publish
 
 
 def add_summary(store: Store, user_id: str, text: str) -> None:
