@@ -149,6 +149,26 @@ def _predictor(scorer: AggregatedScorer) -> Callable[[int, SampleGroup], list[fl
     return predict
 
 
+def _reusing(
+    predict: Callable[[int, SampleGroup], list[float]],
+    shards: Sequence[Shard],
+    reused: set[int],
+    known: Mapping[tuple[int, str], float],
+) -> Callable[[int, SampleGroup], list[float]]:
+    """``predict`` that answers from ``known`` for a reused adapter on a reused shard's sample."""
+    kept_samples = {
+        s.sample_id for shard in shards if shard.shard in reused for g in shard.validation for s in g.samples
+    }
+
+    def cached(k: int, group: SampleGroup) -> list[float]:
+        ids = [s.sample_id for s in group.samples]
+        if k in reused and all(i in kept_samples and (k, i) in known for i in ids):
+            return [known[(k, i)] for i in ids]
+        return predict(k, group)
+
+    return cached
+
+
 def _untrained(model: Any, config: ShardingConfig) -> TrainedAdapter:
     tensors = lora_tensors(attach_lora(model, config.lora))
     return TrainedAdapter(tensors, config.lora, 0, 0, None, 0, 0.0, 0.0)
@@ -166,6 +186,7 @@ def train_set(
     progress: Progress | None = None,
     log_steps: Callable[[int, int, int, float], None] | None = None,
     keep: Mapping[int, KeptShard] | None = None,
+    known_predictions: Mapping[tuple[int, str], float] | None = None,
 ) -> TrainedSet:
     """Train every shard of a new set. ``partitioner`` and ``item_vectors`` can be carried over
     from an earlier set (they depend on the catalog only), which keeps user assignments stable.
@@ -174,6 +195,12 @@ def train_set(
     one's reuses it instead of training (``TrainedSet.reused`` lists them); any other shard,
     such as one that lost a deleted user's samples, trains from scratch. The validation index
     and the weight rule are always recomputed, since they span every shard's samples.
+
+    ``known_predictions`` ((adapter, sample id) -> P(Yes), from the published index) spares the
+    index the pairs where both the adapter and the sample's shard were reused: the same adapter
+    on the same sample gives the same value, so only the retrained adapters' columns and the
+    retrained shards' rows are scored again (a from-scratch rebuild computes the same numbers,
+    which ``verify`` checks byte for byte).
 
     ``log_steps(shard, step, total, loss)`` reports training steps (for progress bars).
     """
@@ -224,8 +251,11 @@ def train_set(
     )
     # The index's predictions are written to validation.npz and pick the weights: compute them
     # under the training recipe's kernels and threads so a from-scratch rebuild matches.
+    predict = _predictor(scorer)
+    if known_predictions and reused:
+        predict = _reusing(predict, shards, set(reused), known_predictions)
     with deterministic_torch(config.lora.threads):
-        index = build_index(shards, vectors, scorer.dim, _predictor(scorer))
+        index = build_index(shards, vectors, scorer.dim, predict)
     rule, table = tune_rule(index, config)
     seconds["index"] = time.perf_counter() - index_started
     seconds["total"] = time.perf_counter() - started

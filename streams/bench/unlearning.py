@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 
         result = _timed("forget -> retrained", figures, forget)
         info["retrained_shards"] = list(result.retrained)
+        parts = read_manifest(root, result.version)["seconds"]
+        info["forget_breakdown_s"] = {"train": parts.get("train"), "index": parts.get("index")}
+        train_s, index_s = parts.get("train", 0.0), parts.get("index", 0.0)
+        print(f"{'':>22}  of which training {train_s:.1f} s, validation index {index_s:.1f} s")
 
         def export_cut(name: str) -> Path:
             watermark, versions = read_data_cut(root, result.version)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from models.training.trainer import kept_from_manifest, train_set
-from serving.adapters import read_manifest, remove_partial_sets
+from serving.adapters import read_manifest, read_validation, remove_partial_sets
 from streams.training.cut import load_set_at_cut
 from streams.training.job import CATALOG, publish_set
 
@@ -77,6 +77,17 @@ class RetrainResult:
         }
 
 
+def _known_predictions(root: Path, version: str) -> dict[tuple[int, str], float]:
+    """(adapter, sample id) -> P(Yes) from the published validation index of ``version``."""
+    index = read_validation(root, version)
+    predictions = index["predictions"]
+    return {
+        (k, str(sample_id)): float(predictions[i, k])
+        for i, sample_id in enumerate(index["sample_ids"])
+        for k in range(predictions.shape[1])
+    }
+
+
 def retrain_set(
     snapshot: Path,
     adapters_root: Path,
@@ -105,6 +116,7 @@ def retrain_set(
             partitioner=inputs.partitioner,
             log_steps=progress,
             keep=kept_from_manifest(inputs.manifest, inputs.directory),
+            known_predictions=_known_predictions(adapters_root, previous),
         )
         old = inputs.manifest["shards"]
         kept_files = {k: inputs.directory / old[k]["file"] for k in trained.reused}

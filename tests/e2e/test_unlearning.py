@@ -230,3 +230,57 @@ def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
         text=True,
         timeout=300,
     )
+
+
+def test_a_burst_of_deletions_with_an_item_level_one_costs_one_retrain(
+    stack: WorkerProcess, kafka_broker: Any, tiny_model_dir: Path, uid: str
+) -> None:
+    """Five requests inside the debounce window (four users, one of them item-level only): the
+    trainer publishes one new set, every request with a dirty shard gets `retrained`, and the new
+    set verifies."""
+    bootstrap = kafka_broker.bootstrap
+    items = catalog(uid, 40)
+    users = [f"{uid}-b{n}" for n in range(12)]
+    events = {u: clicks(u, [items[(n * 3 + k) % 40].item_id for k in range(10)]) for n, u in enumerate(users)}
+    with TopicReader(bootstrap, RECOMMENDATIONS) as recs:
+        publish(bootstrap, items, [e for u in users for e in events[u]])
+        last = {events[u][-1].event_id for u in users}
+        recs.wait_for(lambda r: r.get("trigger_event_id") in last, 120, count=len(last))
+    snapshot = post_json(f"{stack.url}/adapters/snapshot/", {})
+    keys = {
+        row["event_id"].rsplit("-e", 1)[0]: row["user_key"]
+        for row in pq.read_table(Path(snapshot["path"]) / "interactions.parquet").to_pylist()
+    }
+    root = stack.data_dir / "adapters"
+    version = train_from_snapshot(Path(snapshot["path"]), root, tiny_model_dir, CONFIG)
+    members = read_members(root, version) or {}
+    held = [u for u in users if keys[u] in members][:4]
+    assert len(held) == 4, members
+    requests = [deletion(f"{uid}-burst-{n}", u) for n, u in enumerate(held)]
+    first = events[held[0]]
+    requests.append(deletion(f"{uid}-burst-items", held[0], [first[0].item_id, first[1].item_id]))
+    requests.insert(0, requests.pop())  # the item-level request goes first, its user later
+    trainer = TrainerProcess(stack, tiny_model_dir, STREAMREC_RETRAIN_DEBOUNCE_S="4")
+    with TopicReader(bootstrap, DELETION_STATUS) as statuses:
+        trainer.start()
+        for request in requests:
+            request_deletion(bootstrap, request)
+        ids = {r.request_id for r in requests}
+        try:
+            done = statuses.wait_for(
+                lambda r: r.get("request_id") in ids and r.get("stage") == "retrained", 300, count=len(ids)
+            )
+        finally:
+            trainer.stop()
+    assert {r["request_id"] for r in done} == ids, trainer.log_tail()
+    new_version = read_current(root)
+    assert new_version is not None
+    assert len({r["detail"].split(" as ")[1].split(":")[0] for r in done}) == 1, "one retrain for the burst"
+    retrained = [s["shard"] for s in read_manifest(root, new_version)["shards"] if not s["reused"]]
+    dirty = {s for u in held for s in members[keys[u]]}
+    assert set(retrained) == dirty, (retrained, dirty)
+    verify = cli(["adapters", "verify", new_version], {**trainer.env, "COLUMNS": "200"})
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    (root / "CURRENT").unlink()
+    for published in (version, new_version):
+        shutil.rmtree(root / published, ignore_errors=True)
