@@ -167,6 +167,7 @@ class Trainer:
         watermark, versions = read_data_cut(self.adapters_root, current)
         started = time.perf_counter()
         snapshot = self.call("/adapters/snapshot/", {"watermark": watermark, "summary_versions": versions})
+        export_s = time.perf_counter() - started
         log.info(
             "retraining %s for %d dirty mark(s) at its cut (watermark %d, marks through %d)",
             current,
@@ -177,7 +178,7 @@ class Trainer:
         result = retrain_set(
             Path(snapshot["path"]), self.adapters_root, current, self.model_dir, progress=self.progress
         )
-        detail = {**result.as_dict(), "waited_s": round(waited_s, 3), "export_seconds": 0.0}
+        detail = {**result.as_dict(), "waited_s": round(waited_s, 3), "export_seconds": round(export_s, 3)}
         detail["seconds"] = round(time.perf_counter() - started, 3)
         log.info(
             "published %s: retrained shard(s) %s in %.0f s",
