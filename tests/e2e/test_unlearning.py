@@ -90,26 +90,36 @@ def shard_uses(worker: WorkerProcess, adapter_set: str) -> dict[int, float]:
     return {int(shard): float(count) for shard, count in pattern.findall(text)}
 
 
-def test_a_forgotten_users_shard_is_never_used_after_purged(
-    stack: WorkerProcess, kafka_broker: Any, tiny_model_dir: Path, uid: str
-) -> None:
-    bootstrap = kafka_broker.bootstrap
+def serve_a_set(
+    stack: WorkerProcess, bootstrap: str, model_dir: Path, uid: str, tag: str, step: int
+) -> tuple[list[Any], list[str], dict[str, list[Any]], dict[str, str], Path, str]:
+    """12 users click, all get a recommendation, and a set trained from the worker's snapshot is
+    published: (items, users, events per user, salted key per user, adapters root, version)."""
     items = catalog(uid, 40)
-    users = [f"{uid}-u{n}" for n in range(12)]
-    events = {u: clicks(u, [items[(n * 5 + k) % 40].item_id for k in range(10)]) for n, u in enumerate(users)}
+    users = [f"{uid}-{tag}{n}" for n in range(12)]
+    events = {
+        u: clicks(u, [items[(n * step + k) % 40].item_id for k in range(10)]) for n, u in enumerate(users)
+    }
     with TopicReader(bootstrap, RECOMMENDATIONS) as recs:
         publish(bootstrap, items, [e for u in users for e in events[u]])
         last = {events[u][-1].event_id for u in users}
         recs.wait_for(lambda r: r.get("trigger_event_id") in last, 120, count=len(last))
-
-    # Train a set from the worker's snapshot and serve it.
     snapshot = post_json(f"{stack.url}/adapters/snapshot/", {})
     keys = {
         row["event_id"].rsplit("-e", 1)[0]: row["user_key"]
         for row in pq.read_table(Path(snapshot["path"]) / "interactions.parquet").to_pylist()
     }
     root = stack.data_dir / "adapters"
-    version = train_from_snapshot(Path(snapshot["path"]), root, tiny_model_dir, CONFIG)
+    version = train_from_snapshot(Path(snapshot["path"]), root, model_dir, CONFIG)
+    return items, users, events, keys, root, version
+
+
+def test_a_forgotten_users_shard_is_never_used_after_purged(
+    stack: WorkerProcess, kafka_broker: Any, tiny_model_dir: Path, uid: str
+) -> None:
+    bootstrap = kafka_broker.bootstrap
+    # Train a set from the worker's snapshot and serve it.
+    items, users, events, keys, root, version = serve_a_set(stack, bootstrap, tiny_model_dir, uid, "u", 5)
     members = read_members(root, version)
     assert members is not None
     by_shard: dict[int, list[str]] = {}
@@ -239,20 +249,7 @@ def test_a_burst_of_deletions_with_an_item_level_one_costs_one_retrain(
     trainer publishes one new set, every request with a dirty shard gets `retrained`, and the new
     set verifies."""
     bootstrap = kafka_broker.bootstrap
-    items = catalog(uid, 40)
-    users = [f"{uid}-b{n}" for n in range(12)]
-    events = {u: clicks(u, [items[(n * 3 + k) % 40].item_id for k in range(10)]) for n, u in enumerate(users)}
-    with TopicReader(bootstrap, RECOMMENDATIONS) as recs:
-        publish(bootstrap, items, [e for u in users for e in events[u]])
-        last = {events[u][-1].event_id for u in users}
-        recs.wait_for(lambda r: r.get("trigger_event_id") in last, 120, count=len(last))
-    snapshot = post_json(f"{stack.url}/adapters/snapshot/", {})
-    keys = {
-        row["event_id"].rsplit("-e", 1)[0]: row["user_key"]
-        for row in pq.read_table(Path(snapshot["path"]) / "interactions.parquet").to_pylist()
-    }
-    root = stack.data_dir / "adapters"
-    version = train_from_snapshot(Path(snapshot["path"]), root, tiny_model_dir, CONFIG)
+    _, users, events, keys, root, version = serve_a_set(stack, bootstrap, tiny_model_dir, uid, "b", 3)
     members = read_members(root, version) or {}
     held = [u for u in users if keys[u] in members][:4]
     assert len(held) == 4, members
