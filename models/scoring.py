@@ -7,6 +7,10 @@ Logits are needed at one position per candidate and for a handful of vocabulary 
 "Yes"/"No" tokens), so instead of the full-vocabulary lm_head we gather each candidate's final
 hidden state and multiply it by just those rows.
 
+``score_many`` does the same for several users in one call, for throughput: all contexts run
+in one right-padded prefix pass, and the candidate batches mix rows of different users, each
+row reading its own user's rows of the prefix cache (see its docstring for the masking).
+
 ``score_naive`` is the straightforward reference (full prompts, one padded batch, full
 ``model(...)`` logits). It shares no scoring code with ``score`` except tokenization, which is
 why the benchmark and the tests can use it to check the fast path.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +39,16 @@ from models.loading import load_causal_lm
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["ANSWER_YES", "ANSWER_NO", "Scorer", "ScorerConfig", "answer_token_ids", "yes_no_logit"]
+__all__ = [
+    "ANSWER_YES",
+    "ANSWER_NO",
+    "PassHook",
+    "Scorer",
+    "ScorerConfig",
+    "UserRequest",
+    "answer_token_ids",
+    "yes_no_logit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,24 @@ class ScorerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ScorerConfig.{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class UserRequest:
+    """One user's share of a :meth:`Scorer.score_many` call: a context and its candidates.
+
+    Not validated here: :meth:`Scorer.tokenize` applies the same checks and limits as
+    :meth:`Scorer.score`, per request.
+    """
+
+    context: str
+    candidates: tuple[str, ...]
+
+
+# Called before every forward pass of ``score_many`` with the request index of each batch
+# row (a CPU LongTensor [rows]), so per-user state (adapter weights) can follow the rows
+# without the scorer knowing about it.
+PassHook = Callable[[torch.Tensor], None]
 
 
 def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
@@ -101,7 +132,7 @@ def yes_no_logit(answer_logits: torch.Tensor, n_yes: int) -> torch.Tensor:
 
 
 class Scorer:
-    """Scores candidates for one context with a causal LM; stateless between calls."""
+    """Scores candidates for one user's context, or several users' at once; stateless between calls."""
 
     def __init__(
         self,
@@ -132,10 +163,17 @@ class Scorer:
 
     @classmethod
     def from_pretrained(
-        cls, model_dir: Path, config: ScorerConfig = ScorerConfig(), device: str = "cpu"
+        cls,
+        model_dir: Path,
+        config: ScorerConfig = ScorerConfig(),
+        device: str = "cpu",
+        precision: str = "auto",
     ) -> Scorer:
-        """Load a local Hugging Face causal-LM directory; the scorer is named after it."""
-        model, tokenizer = load_causal_lm(model_dir, device=device)
+        """Load a local Hugging Face causal-LM directory; the scorer is named after it.
+
+        ``precision`` ``auto`` is bf16 on CUDA and fp32 on the CPU (``models.loading``).
+        """
+        model, tokenizer = load_causal_lm(model_dir, device=device, precision=precision)
         return cls(model, tokenizer, config, name=model_dir.name)
 
     # -- tokenization, shared by both paths -------------------------------------------------
@@ -194,8 +232,11 @@ class Scorer:
         Only the answer rows of the lm_head are multiplied. Differentiable, so training calls
         it too.
         """
-        bias = None if self._head.bias is None else self._head.bias[self._answer_rows]
-        logits = torch.nn.functional.linear(last_hidden, self._head.weight[self._answer_rows], bias)
+        # In fp32 whatever the model's precision: the Yes-minus-No difference of two bf16 logits
+        # would lose most of its bits, and this product is 4 rows, so it costs nothing.
+        bias = None if self._head.bias is None else self._head.bias[self._answer_rows].float()
+        weight = self._head.weight[self._answer_rows].float()
+        logits = torch.nn.functional.linear(last_hidden.float(), weight, bias)
         if self._softcap:
             logits = torch.tanh(logits / self._softcap) * self._softcap
         return yes_no_logit(logits, self._n_yes)
@@ -241,6 +282,82 @@ class Scorer:
             last = hidden[torch.arange(n, device=self.device), lengths - 1]
             out[batch] = torch.sigmoid(self.answer_logit(last)).float().cpu()
         return out.numpy()
+
+    @torch.inference_mode()
+    def score_many(
+        self, requests: Sequence[UserRequest], before_pass: PassHook | None = None
+    ) -> list[npt.NDArray[np.float32]]:
+        """P(Yes) for several users in one call: one float32 array [N_u] per request, in order.
+
+        Each user's result is :meth:`score` of that user alone up to float rounding (the batch
+        shapes differ), which is what lets serving batch users for throughput without changing
+        a ranking. ``before_pass``, if given, receives the request index of every row (a CPU
+        LongTensor [rows]) before each forward pass: ``arange(len(requests))`` for the prefix
+        pass, then the row -> request map of each candidate batch.
+        """
+        if not requests:
+            return []
+        tokenized: list[tuple[list[int], list[list[int]]]] = []
+        for index, request in enumerate(requests):
+            try:
+                tokenized.append(self.tokenize(request.context, request.candidates))
+            except ScoringInputError as exc:
+                # The same per-user limits as score(), and the message names the request.
+                raise ScoringInputError(f"request {index}: {exc}") from exc
+
+        # 1. All contexts in one right-padded pass (row u is request u). A pad comes after its
+        #    row's real tokens, so no real token attends to one under the causal mask; the
+        #    pads' keys and values stay finite (they attend to the real tokens before them),
+        #    which matters because a masked key still enters the attention matmul with weight 0.
+        prefix_ids, prefix_mask, prefix_lengths = self.pad_right([context for context, _ in tokenized])
+        users, prefix_width = prefix_ids.shape
+        if before_pass is not None:
+            before_pass(torch.arange(users))
+        prefix_cache = self._body(
+            input_ids=prefix_ids.to(self.device),
+            attention_mask=prefix_mask.to(self.device),
+            position_ids=torch.arange(prefix_width, device=self.device).unsqueeze(0).expand(users, -1),
+            use_cache=True,
+        ).past_key_values
+
+        # 2. Flatten every user's candidates into rows; a batch may hold rows of several users.
+        row_users = torch.tensor(
+            [user for user, (_, candidate_ids) in enumerate(tokenized) for _ in candidate_ids],
+            dtype=torch.long,
+        )
+        rows = [ids for _, candidate_ids in tokenized for ids in candidate_ids]
+        out = torch.empty(len(rows), dtype=torch.float32)
+        for batch in self._batches(len(rows)):
+            batch_users = row_users[batch]
+            ids, mask, lengths = self._to_device(*self.pad_right(rows[batch]))
+            n, width = ids.shape
+            # 3. Give each row its user's prefix cache row (index_select along the batch, the
+            #    beam-search reorder). The forward pass appends to the cache and the prefix
+            #    cache serves every batch, so reorder a copy.
+            cache = copy.deepcopy(prefix_cache)
+            cache.reorder_cache(batch_users.to(self.device))
+            # 4. A row attends to its user's real prefix tokens (that user's pad columns sit
+            #    between them and the candidate, and are masked) and to its own non-pad tokens.
+            #    Positions continue from the user's real context length, not the padded width,
+            #    so the rotary offsets are exactly those of score().
+            attention_mask = torch.cat([prefix_mask[batch_users].to(self.device), mask], 1)
+            position_ids = prefix_lengths[batch_users].to(self.device).unsqueeze(1) + torch.arange(
+                width, device=self.device
+            )
+            if before_pass is not None:
+                before_pass(batch_users)
+            hidden = self._body(
+                input_ids=ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            # 5. As in score(): only each row's last real token, only the answer rows.
+            last = hidden[torch.arange(n, device=self.device), lengths - 1]
+            out[batch] = torch.sigmoid(self.answer_logit(last)).float().cpu()
+        sizes = [len(candidate_ids) for _, candidate_ids in tokenized]
+        return [part.numpy() for part in torch.split(out, sizes)]
 
     # -- the reference path ------------------------------------------------------------------
 

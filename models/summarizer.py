@@ -140,10 +140,14 @@ class Summarizer:
 
     @classmethod
     def from_pretrained(
-        cls, model_dir: Path, config: GenerationConfig = GenerationConfig(), device: str = "cpu"
+        cls,
+        model_dir: Path,
+        config: GenerationConfig = GenerationConfig(),
+        device: str = "cpu",
+        precision: str = "auto",
     ) -> Summarizer:
         """Load a local Hugging Face causal-LM directory; the summarizer is named after it."""
-        model, tokenizer = load_causal_lm(model_dir, device=device)
+        model, tokenizer = load_causal_lm(model_dir, device=device, precision=precision)
         return cls(model, tokenizer, config, name=model_dir.name)
 
     # -- prompts -> token ids ----------------------------------------------------------------

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.scoring import Scorer
+from models.scoring import Scorer, UserRequest
 from models.training.aggregation import ValidationIndex, WeightRule
-from models.training.apa_scorer import AggregatedScorer
+from models.training.apa_scorer import AdapterRequest, AggregatedScorer
 from models.training.lora import load_adapter_file
 from serving.adapters import read_current, read_item_vectors, read_manifest, read_validation
 
-__all__ = ["ZERO_SHOT", "AdapterScorer", "LoadedSet", "ScoredWithSet", "load_set"]
+__all__ = ["ZERO_SHOT", "AdapterScorer", "LoadedSet", "ScoredMany", "ScoredWithSet", "load_set"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,15 @@ class ScoredWithSet:
     probabilities: npt.NDArray[np.float32]
     version: str  # the adapter set that produced them, or ZERO_SHOT
     weights: npt.NDArray[np.float64]  # per shard; empty for ZERO_SHOT
+
+
+@dataclass(frozen=True)
+class ScoredMany:
+    """One cross-user call: every user's probabilities, all from the same set."""
+
+    probabilities: list[npt.NDArray[np.float32]]  # one array per user, in request order
+    version: str  # the adapter set that produced them, or ZERO_SHOT
+    weights: npt.NDArray[np.float64]  # [users, K]; [users, 0] for ZERO_SHOT
 
 
 def load_set(root: Path, version: str) -> LoadedSet:
@@ -124,3 +133,19 @@ class AdapterScorer:
             return ScoredWithSet(self.scorer.score(context, candidates), ZERO_SHOT, np.zeros(0))
         scored = self._aggregated.score(context, candidates, context_items, excluded)
         return ScoredWithSet(scored.probabilities, self.version, scored.weights)
+
+    def score_many(self, requests: Sequence[AdapterRequest], excluded: Collection[int] = ()) -> ScoredMany:
+        """Several users in one pass (cross-user batching), every user with their own weights.
+
+        The set is refreshed once, before the batch, so one call never mixes two sets.
+        """
+        if len(requests) == 1:  # the single-user path, bit for bit as before batching existed
+            one = self.score(requests[0].context, requests[0].candidates, requests[0].context_items, excluded)
+            return ScoredMany([one.probabilities], one.version, one.weights.reshape(1, -1))
+        self.refresh()
+        if self._aggregated is None:
+            plain = self.scorer.score_many([UserRequest(r.context, r.candidates) for r in requests])
+            return ScoredMany(plain, ZERO_SHOT, np.zeros((len(requests), 0)))
+        scored = self._aggregated.score_many(requests, excluded)
+        weights = np.stack([s.weights for s in scored]) if scored else np.zeros((0, self._aggregated.shards))
+        return ScoredMany([s.probabilities for s in scored], self.version, weights)

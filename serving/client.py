@@ -1,6 +1,6 @@
 """Async client for the ``recommender`` Triton model (tritonclient gRPC, asyncio).
 
-One ``score`` call is one gRPC round trip: the model returns the probabilities and the
+One ``score`` or ``score_many`` call is one gRPC round trip: the model returns the probabilities and the
 identity of the LM that produced them together, so callers can record provenance for free.
 Failures are translated into ``serving.exceptions``: ``ScoringUnavailable`` when the server
 cannot answer (connection refused, timeout, internal error, model not loaded) and
@@ -19,8 +19,10 @@ import tritonclient.grpc.aio as grpcclient
 from serving._grpc import TritonModelClient, model_identity
 from serving.contract import (
     ADAPTER_SET,
+    CANDIDATE_COUNTS,
     CANDIDATES,
     CONTEXT,
+    CONTEXT_ITEM_COUNTS,
     CONTEXT_ITEMS,
     EXCLUDED_SHARDS,
     MODEL_ID,
@@ -29,12 +31,13 @@ from serving.contract import (
     SHARD_WEIGHTS,
     decode_probabilities,
     decode_texts,
+    encode_counts,
     encode_shards,
     encode_texts,
 )
 from serving.exceptions import ContractError, ScoringUnavailable
 
-__all__ = ["RecommenderClient", "ScoreResult"]
+__all__ = ["RecommenderClient", "ScoreRequest", "ScoreResult"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,15 @@ class ScoreResult:
     latency_ms: float  # client-side round trip
     adapter_set: str = "zero-shot"  # the adapter set version that scored, or "zero-shot"
     shard_weights: tuple[float, ...] = ()  # the per-shard APA weights of this request
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One user's part of a cross-user call."""
+
+    context: str
+    candidates: tuple[str, ...]
+    context_items: tuple[str, ...] = ()
 
 
 class RecommenderClient(TritonModelClient):
@@ -65,17 +77,46 @@ class RecommenderClient(TritonModelClient):
         ``context_items`` (the item ids shown in the context) select the adapter weights;
         ``excluded_shards`` are never used for this request.
         """
-        texts = encode_texts(list(candidates))
+        request = ScoreRequest(context, tuple(candidates), tuple(context_items))
+        return (await self.score_many([request], excluded_shards))[0]
+
+    async def score_many(
+        self, requests: Sequence[ScoreRequest], excluded_shards: Sequence[int] = ()
+    ) -> list[ScoreResult]:
+        """Several users in one round trip (cross-user batching); one result per request, in order.
+
+        All users are scored by the same adapter set, each with their own shard weights;
+        ``excluded_shards`` holds for every one of them. The round trip's latency is reported
+        on each result.
+        """
+        if not requests:
+            return []
+        texts = encode_texts([c for r in requests for c in r.candidates])
+        contexts = encode_texts([r.context for r in requests])
         inputs = [
-            grpcclient.InferInput(CONTEXT.name, [1], CONTEXT.triton_dtype),
+            grpcclient.InferInput(CONTEXT.name, [len(contexts)], CONTEXT.triton_dtype),
             grpcclient.InferInput(CANDIDATES.name, [len(texts)], CANDIDATES.triton_dtype),
         ]
-        inputs[0].set_data_from_numpy(encode_texts([context]))
+        inputs[0].set_data_from_numpy(contexts)
         inputs[1].set_data_from_numpy(texts)
-        if context_items:
-            items = encode_texts(list(context_items))
+        if len(requests) > 1:
+            counts = encode_counts([len(r.candidates) for r in requests])
+            inputs.append(
+                grpcclient.InferInput(CANDIDATE_COUNTS.name, [len(counts)], CANDIDATE_COUNTS.triton_dtype)
+            )
+            inputs[-1].set_data_from_numpy(counts)
+        items = [i for r in requests for i in r.context_items]
+        if items:
             inputs.append(grpcclient.InferInput(CONTEXT_ITEMS.name, [len(items)], CONTEXT_ITEMS.triton_dtype))
-            inputs[-1].set_data_from_numpy(items)
+            inputs[-1].set_data_from_numpy(encode_texts(items))
+            if len(requests) > 1:
+                item_counts = encode_counts([len(r.context_items) for r in requests])
+                inputs.append(
+                    grpcclient.InferInput(
+                        CONTEXT_ITEM_COUNTS.name, [len(item_counts)], CONTEXT_ITEM_COUNTS.triton_dtype
+                    )
+                )
+                inputs[-1].set_data_from_numpy(item_counts)
         if excluded_shards:
             shards = encode_shards(excluded_shards)
             inputs.append(
@@ -89,16 +130,24 @@ class RecommenderClient(TritonModelClient):
             model_ids = decode_texts(result.as_numpy(MODEL_ID.name), MODEL_ID.name)
             sets = decode_texts(result.as_numpy(ADAPTER_SET.name), ADAPTER_SET.name)
             weights = result.as_numpy(SHARD_WEIGHTS.name)
+            flat = np.zeros(0, dtype=np.float32) if weights is None else np.asarray(weights).reshape(-1)
+            if flat.size % len(requests):
+                raise ContractError(f"{SHARD_WEIGHTS.name} has {flat.size} values for {len(requests)} users")
         except ContractError as exc:
             # The server answered, but not in the shape the contract promises: a deployment
             # mismatch, not something the caller did.
             raise ScoringUnavailable(f"{self.model_name} at {self.url}: {exc}") from exc
         model_name, version = model_identity(self.model_name, model_ids, result.get_response().model_version)
-        return ScoreResult(
-            probabilities=probabilities,
-            model_name=model_name,
-            model_version=version,
-            latency_ms=latency_ms,
-            adapter_set=sets[0] if sets else "zero-shot",
-            shard_weights=tuple(float(w) for w in (weights if weights is not None else ())),
-        )
+        per_user = flat.reshape(len(requests), -1)
+        bounds = np.cumsum([0] + [len(r.candidates) for r in requests])
+        return [
+            ScoreResult(
+                probabilities=probabilities[bounds[u] : bounds[u + 1]],
+                model_name=model_name,
+                model_version=version,
+                latency_ms=latency_ms,
+                adapter_set=sets[0] if sets else "zero-shot",
+                shard_weights=tuple(float(w) for w in per_user[u]),
+            )
+            for u in range(len(requests))
+        ]

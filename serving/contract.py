@@ -1,6 +1,8 @@
 """The wire contracts of the Triton models: tensor names, dtypes and encoding.
 
-``recommender``: P(Yes) for N candidates sharing one context. ``summarizer``: one generated
+``recommender``: P(Yes) for the candidates of M users, each user's N candidates sharing that
+user's context (M = 1 is the original single-user request; ``CANDIDATE_COUNTS`` and
+``CONTEXT_ITEM_COUNTS`` split the flat tensors when M > 1). ``summarizer``: one generated
 preference summary per prompt. The clients (``serving.client``,
 ``serving.summarizer_client``) and the Triton model files (``model_repository/<model>/1/``)
 all import this module, so a renamed tensor cannot drift between them; each
@@ -22,11 +24,15 @@ from serving.exceptions import ContractError
 __all__ = [
     "ADAPTER_SET",
     "CANDIDATES",
+    "CANDIDATE_COUNTS",
+    "CONTEXT_ITEM_COUNTS",
+    "UserInput",
     "CONTEXT",
     "CONTEXT_ITEMS",
     "EXCLUDED_SHARDS",
     "INPUTS",
     "MODEL_ID",
+    "MAX_USERS",
     "MODEL_NAME",
     "OPTIONAL_INPUTS",
     "OUTPUTS",
@@ -38,7 +44,8 @@ __all__ = [
     "SUMMARIZER_MODEL_NAME",
     "SUMMARIZER_OUTPUTS",
     "TensorSpec",
-    "decode_context",
+    "decode_users",
+    "encode_counts",
     "decode_probabilities",
     "decode_summaries",
     "decode_shards",
@@ -49,6 +56,7 @@ __all__ = [
 ]
 
 MODEL_NAME = "recommender"
+MAX_USERS = 64  # per request: bounds the padded prefix pass (M contexts at once)
 
 
 @dataclass(frozen=True)
@@ -66,22 +74,39 @@ class TensorSpec:
         return "TYPE_STRING" if self.triton_dtype == "BYTES" else f"TYPE_{self.triton_dtype}"
 
 
-# Inputs: one user context (the prompt prefix) and the N candidate suffixes.
-CONTEXT = TensorSpec("CONTEXT", "BYTES", np.object_, (1,))
+# Inputs: M user contexts (the prompt prefixes) and all their candidate suffixes, user after
+# user; CANDIDATE_COUNTS says how many belong to each user (absent: M must be 1).
+CONTEXT = TensorSpec("CONTEXT", "BYTES", np.object_, (-1,))
 CANDIDATES = TensorSpec("CANDIDATES", "BYTES", np.object_, (-1,))
-# Optional inputs of the adapter set: the item ids shown in the context (their vectors give the
-# APA weights) and shards that must not score (dirty after a deletion). Absent = none.
+CANDIDATE_COUNTS = TensorSpec("CANDIDATE_COUNTS", "INT32", np.int32, (-1,))
+# Optional inputs of the adapter set: the item ids shown in each context (their vectors give the
+# APA weights), split per user by CONTEXT_ITEM_COUNTS like the candidates, and shards that must
+# not score for anyone in the request (dirty after a deletion). Absent = none.
 CONTEXT_ITEMS = TensorSpec("CONTEXT_ITEMS", "BYTES", np.object_, (-1,))
+CONTEXT_ITEM_COUNTS = TensorSpec("CONTEXT_ITEM_COUNTS", "INT32", np.int32, (-1,))
 EXCLUDED_SHARDS = TensorSpec("EXCLUDED_SHARDS", "INT32", np.int32, (-1,))
 # Outputs: P(Yes) per candidate, in input order, which LM produced them, the adapter set that
-# did ("zero-shot" when none is served) and its per-shard weights for this request.
+# did ("zero-shot" when none is served; one set answers the whole request) and the per-shard
+# weights, K per user, user after user (M * K values).
 PROBABILITIES = TensorSpec("PROBABILITIES", "FP32", np.float32, (-1,))
 MODEL_ID = TensorSpec("MODEL_ID", "BYTES", np.object_, (1,))
 ADAPTER_SET = TensorSpec("ADAPTER_SET", "BYTES", np.object_, (1,))
 SHARD_WEIGHTS = TensorSpec("SHARD_WEIGHTS", "FP32", np.float32, (-1,))
 
-INPUTS: tuple[TensorSpec, ...] = (CONTEXT, CANDIDATES, CONTEXT_ITEMS, EXCLUDED_SHARDS)
-OPTIONAL_INPUTS: tuple[TensorSpec, ...] = (CONTEXT_ITEMS, EXCLUDED_SHARDS)
+INPUTS: tuple[TensorSpec, ...] = (
+    CONTEXT,
+    CANDIDATES,
+    CANDIDATE_COUNTS,
+    CONTEXT_ITEMS,
+    CONTEXT_ITEM_COUNTS,
+    EXCLUDED_SHARDS,
+)
+OPTIONAL_INPUTS: tuple[TensorSpec, ...] = (
+    CANDIDATE_COUNTS,
+    CONTEXT_ITEMS,
+    CONTEXT_ITEM_COUNTS,
+    EXCLUDED_SHARDS,
+)
 OUTPUTS: tuple[TensorSpec, ...] = (PROBABILITIES, MODEL_ID, ADAPTER_SET, SHARD_WEIGHTS)
 
 # The summarizer: N prompts in, N summaries out (same order), plus the same MODEL_ID tensor.
@@ -118,14 +143,6 @@ def decode_texts(array: npt.NDArray[Any], name: str) -> list[str]:
         except UnicodeDecodeError as exc:
             raise ContractError(f"{name}[{index}] is not valid UTF-8: {exc}") from exc
     return texts
-
-
-def decode_context(array: npt.NDArray[Any]) -> str:
-    """The CONTEXT tensor -> its single string."""
-    texts = decode_texts(array, CONTEXT.name)
-    if len(texts) != 1:
-        raise ContractError(f"{CONTEXT.name} must hold exactly one string, got {len(texts)}")
-    return texts[0]
 
 
 def encode_probabilities(probabilities: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -166,3 +183,57 @@ def decode_shards(array: npt.NDArray[Any] | None) -> list[int]:
     if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0):
         raise ContractError(f"{EXCLUDED_SHARDS.name} must hold non-negative integers")
     return sorted({int(v) for v in values})
+
+
+@dataclass(frozen=True)
+class UserInput:
+    """One user's part of a recommender request, after splitting the flat tensors."""
+
+    context: str
+    candidates: tuple[str, ...]
+    context_items: tuple[str, ...]
+
+
+def encode_counts(counts: Sequence[int]) -> npt.NDArray[np.int32]:
+    """Per-user lengths -> a CANDIDATE_COUNTS / CONTEXT_ITEM_COUNTS tensor (1-D int32)."""
+    return np.asarray(list(counts), dtype=np.int32).reshape(-1)
+
+
+def _split(values: list[str], counts: npt.NDArray[Any] | None, users: int, name: str) -> list[list[str]]:
+    if counts is None:
+        if users != 1 and values:
+            raise ContractError(f"{name} for {users} users needs its counts tensor")
+        return [values] + [[] for _ in range(users - 1)]
+    sizes = np.asarray(counts).reshape(-1)
+    if (
+        not np.issubdtype(sizes.dtype, np.integer)
+        or sizes.shape[0] != users
+        or (sizes.size and sizes.min() < 0)
+    ):
+        raise ContractError(f"the counts of {name} must be {users} non-negative integers")
+    if int(sizes.sum()) != len(values):
+        raise ContractError(f"the counts of {name} add up to {int(sizes.sum())}, but it holds {len(values)}")
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    return [values[bounds[u] : bounds[u + 1]] for u in range(users)]
+
+
+def decode_users(
+    contexts: npt.NDArray[Any],
+    candidates: npt.NDArray[Any],
+    candidate_counts: npt.NDArray[Any] | None,
+    context_items: npt.NDArray[Any] | None,
+    context_item_counts: npt.NDArray[Any] | None,
+) -> list[UserInput]:
+    """The flat request tensors -> one :class:`UserInput` per context, checking every count."""
+    texts = decode_texts(contexts, CONTEXT.name)
+    if not 1 <= len(texts) <= MAX_USERS:
+        raise ContractError(f"{CONTEXT.name} must hold 1 to {MAX_USERS} contexts, got {len(texts)}")
+    per_user = _split(
+        decode_texts(candidates, CANDIDATES.name), candidate_counts, len(texts), CANDIDATES.name
+    )
+    items = [] if context_items is None else decode_texts(context_items, CONTEXT_ITEMS.name)
+    items_per_user = _split(items, context_item_counts, len(texts), CONTEXT_ITEMS.name)
+    return [
+        UserInput(context, tuple(cands), tuple(its))
+        for context, cands, its in zip(texts, per_user, items_per_user, strict=True)
+    ]

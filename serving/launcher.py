@@ -31,7 +31,14 @@ from types import TracebackType
 from serving.exceptions import PortInUse, TritonNotHealthy
 from serving.settings import ENV_DATA_DIR, ENV_MODEL_PATH, ENV_SUMMARIZER_MODEL_PATH, ENV_TORCH_THREADS
 
-__all__ = ["ALL_MODELS", "DEFAULT_MODEL_REPOSITORY", "TritonConfig", "TritonServer", "pytriton_home"]
+__all__ = [
+    "ALL_MODELS",
+    "DEFAULT_MODEL_REPOSITORY",
+    "TritonConfig",
+    "TritonServer",
+    "free_ports",
+    "pytriton_home",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,15 @@ class TritonConfig:
             raise ValueError(
                 f"TritonConfig.models must be None or a non-empty tuple of names, got {self.models!r}"
             )
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports that are free right now (held open together while picked)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def pytriton_home() -> Path:

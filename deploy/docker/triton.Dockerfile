@@ -10,8 +10,12 @@ FROM ${TRITON_IMAGE}
 # it brings its own CUDA libraries as nvidia-* wheels and needs an NVIDIA driver >= 580 on the
 # host (the image's own CUDA 12.6 does not matter to it). For an older driver, point this at a
 # PyTorch CUDA 12.x index that publishes 2.13.0; https://download.pytorch.org/whl/cpu gives a
-# much smaller image and is enough today, because model.py scores on the CPU (see README).
+# much smaller image for a CPU-only deployment (build it with TRITON_INSTANCE_KIND=KIND_CPU).
 ARG TORCH_INDEX_URL=https://pypi.org/simple
+# The Triton instance group of every model. The repository's config.pbtxt files say KIND_CPU
+# (local runs); this image turns them into KIND_GPU, where the models load on CUDA in bf16
+# (STREAMREC_DEVICE=auto, STREAMREC_PRECISION=auto).
+ARG TRITON_INSTANCE_KIND=KIND_GPU
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -30,6 +34,12 @@ RUN python3 -m pip install pip==26.3 \
 
 COPY models /opt/streamrec/models
 COPY serving /opt/streamrec/serving
+# One `kind: KIND_CPU` line per config (tests/test_deploy.py checks it), so this substitution is
+# exact; the grep fails the build if a config was left unchanged.
+RUN for config in /opt/streamrec/serving/model_repository/*/config.pbtxt; do \
+      sed -i "s/kind: KIND_CPU/kind: ${TRITON_INSTANCE_KIND}/" "$config" \
+      && grep -q "kind: ${TRITON_INSTANCE_KIND}" "$config" || exit 1; \
+    done
 
 # The converted model is cached under $STREAMREC_DATA_DIR/models/ (mount a volume there so the
 # one-off ~15 s conversion survives restarts). triton-server (uid 1000) is the image's non-root user.

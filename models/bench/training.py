@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from models.training.samples import SampleGroup
 
-__all__ = ["main"]
+__all__ = ["main", "sample_groups"]
 
 
-def _groups(movielens: Path | None, count: int) -> list[SampleGroup]:
+def sample_groups(movielens: Path | None, count: int) -> list[SampleGroup]:
+    """``count`` sample groups from MovieLens histories, or synthetic titled items without them."""
     from models.training.samples import SampleConfig, TrainingEvent, UserData, build_user_groups
     from models.types import ItemText
 
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.loading import load_causal_lm
     from models.training.lora import LoraSettings, train_adapter
 
-    groups = _groups(args.movielens, args.groups)
+    groups = sample_groups(args.movielens, args.groups)
     if not groups:
         parser.error("no sample groups could be built")
     samples = sum(len(g.samples) for g in groups)

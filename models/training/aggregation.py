@@ -10,6 +10,11 @@
 the base model's. (peft's ``linear`` combination would build ``(sum sqrt(w s) B_k)(sum sqrt(w s)
 A_k)`` with cross terms ``B_i A_j``; that is not this sum.)
 
+**Several users in one batch.** With one weight vector per request the weights fold into A
+(``set_weights``). A batch that mixes users (``Scorer.score_many``) needs a weight vector per
+row, so ``set_row_weights`` keeps A unweighted and scales each row's rank-K*r activations
+instead: ``B (w_row * (A x))``, the same sum for every row.
+
 **The weights.** APA's sample-adaptive rule: find the ``n`` validation samples whose contexts
 are most similar (cosine) to the request's, take each adapter's mean prediction error
 ``|label - p_k|`` on them, and set ``w = softmax(-tau * error)``. Shards that must not serve
@@ -31,6 +36,7 @@ __all__ = [
     "ValidationIndex",
     "WeightRule",
     "attach_aggregated",
+    "set_row_weights",
     "set_weights",
     "softmax_weights",
 ]
@@ -54,21 +60,62 @@ class AggregatedLoRALinear(torch.nn.Module):
             b.permute(1, 0, 2).reshape(b.shape[1], k * r).to(device=device, dtype=dtype)
         )
         self.a_cat: torch.Tensor = torch.zeros(k * r, a.shape[2], dtype=dtype, device=device)
+        # Row mode (set_row_weights): the weights differ per batch row, so they cannot be
+        # folded into A; they multiply A's output instead. [K*r, in], each A_k scaled by s_k.
+        self.a_stack: torch.Tensor = (
+            (self.scaling.to(a.device)[:, None, None] * a.to(torch.float64))
+            .reshape(k * r, -1)
+            .to(device=device, dtype=dtype)
+        )
+        # [rows, K*r]: each row's w_k repeated r times; None outside row mode.
+        self.row_factors: torch.Tensor | None = None
         self.active = False
 
     def set_weights(self, weights: torch.Tensor) -> None:
-        """``weights`` [K]; all zero disables the update (the base model alone)."""
+        """``weights`` [K] for every row; all zero disables the update (the base model alone).
+
+        Leaves row mode: the last call of either setter decides.
+        """
         if weights.shape != (self.k,):
             raise ValueError(f"set_weights: expected {self.k} weights, got shape {tuple(weights.shape)}")
         factors = (weights.to(torch.float64) * self.scaling).to(device=self.a.device, dtype=self.a.dtype)
         self.a_cat = (factors[:, None, None] * self.a).reshape(self.k * self.r, -1)
+        self.row_factors = None
+        self.active = bool(torch.any(weights != 0))
+
+    def set_row_weights(self, weights: torch.Tensor) -> None:
+        """``weights`` [rows, K]: row i of every following forward pass uses ``weights[i]``.
+
+        For batches that mix users (``Scorer.score_many``); the caller sets them again before
+        each pass whose rows differ. ``out = W x + B_cat((A_stack x) * row_factors)``: the same
+        sum as :meth:`set_weights` per row, up to rounding, and an all-zero row adds exact zeros,
+        so that row gets exactly the base output.
+        """
+        if weights.dim() != 2 or weights.shape[1] != self.k or weights.shape[0] < 1:
+            raise ValueError(
+                f"set_row_weights: expected [rows, {self.k}] weights, got shape {tuple(weights.shape)}"
+            )
+        factors = weights.to(torch.float64).repeat_interleave(self.r, dim=1)
+        self.row_factors = factors.to(device=self.a_stack.device, dtype=self.a_stack.dtype)
         self.active = bool(torch.any(weights != 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        if self.active:
-            out = out + torch.nn.functional.linear(torch.nn.functional.linear(x, self.a_cat), self.b_cat)
-        return out
+        if not self.active:
+            return out
+        if self.row_factors is None:
+            return out + torch.nn.functional.linear(torch.nn.functional.linear(x, self.a_cat), self.b_cat)
+        rows = self.row_factors.shape[0]
+        if x.dim() < 2 or x.shape[0] != rows:
+            # A stale row count would broadcast or fail obscurely; name the mismatch instead.
+            raise ValueError(
+                f"AggregatedLoRALinear: row weights are set for {rows} rows, the input has shape "
+                f"{tuple(x.shape)}"
+            )
+        # [rows, K*r] -> [rows, 1, ..., K*r], broadcast over the sequence dimensions.
+        factors = self.row_factors.view(rows, *([1] * (x.dim() - 2)), -1)
+        low_rank = torch.nn.functional.linear(x, self.a_stack) * factors
+        return out + torch.nn.functional.linear(low_rank, self.b_cat)
 
 
 def attach_aggregated(
@@ -122,6 +169,13 @@ def set_weights(layers: Sequence[AggregatedLoRALinear], weights: npt.ArrayLike) 
     tensor = torch.as_tensor(np.asarray(weights, dtype=np.float64))
     for layer in layers:
         layer.set_weights(tensor)
+
+
+def set_row_weights(layers: Sequence[AggregatedLoRALinear], weights: npt.ArrayLike) -> None:
+    """Per-row weights [rows, K] on every layer (see :meth:`AggregatedLoRALinear.set_row_weights`)."""
+    tensor = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+    for layer in layers:
+        layer.set_row_weights(tensor)
 
 
 def softmax_weights(

@@ -29,12 +29,12 @@ from models.prompts import build_candidate, build_context
 from models.types import HistoryEntry, ItemText
 from serving.settings import DEFAULT_DATA_DIR, ENV_DATA_DIR, ENV_MODEL_PATH
 
-__all__ = ["main", "sample_request"]
+__all__ = ["MOVIES", "main", "sample_request"]
 
 log = logging.getLogger(__name__)
 
 # (title, genres) from MovieLens ml-latest-small; the first 10 are the user's history.
-_MOVIES: tuple[tuple[str, str], ...] = (
+MOVIES: tuple[tuple[str, str], ...] = (
     ("Toy Story (1995)", "Adventure|Animation|Children|Comedy|Fantasy"),
     ("Jumanji (1995)", "Adventure|Children|Fantasy"),
     ("Heat (1995)", "Action|Crime|Thriller"),
@@ -73,7 +73,7 @@ def sample_request(n_candidates: int = 20) -> tuple[str, list[str]]:
     """A realistic context (10 rated movies) and ``n_candidates`` candidate suffixes."""
     items = [
         ItemText(item_id=str(i), title=title, categories=tuple(genres.split("|")))
-        for i, (title, genres) in enumerate(_MOVIES)
+        for i, (title, genres) in enumerate(MOVIES)
     ]
     history = [
         HistoryEntry(item=item, event_type="rating", rating=3.0 + (i % 5) / 2, ts=i * 60_000)

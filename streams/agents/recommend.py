@@ -8,8 +8,14 @@ LLM, and a restart resumes the users that were still waiting.
 A pending mark is cleared only if it still points at the event we answered; if newer clicks
 arrived while we scored, the user stays pending and is scored again with the new history.
 
-If Triton is unreachable the call is retried with exponential backoff; after that the user
-gets a popularity ranking marked ``fallback: true``, and a short circuit breaker sends the
+**Lanes and batches.** The queue has a live lane and a backfill lane (``streams.store.pending``):
+a user who clicks now is answered before the thousands a replay left behind, and the backfill
+still gets every ``backfill_every``-th call while both wait. Each Triton call carries up to
+``score_batch_users`` users of one lane (cross-user batching: one padded prefix pass on the
+server), and a slot takes its next users the moment it frees, never after a whole round.
+
+If Triton is unreachable the call is retried with exponential backoff; after that its users
+get a popularity ranking marked ``fallback: true``, and a short circuit breaker sends the
 next users straight to the fallback instead of making each of them wait through the retries.
 """
 
@@ -26,16 +32,16 @@ import faust
 import numpy as np
 
 from models.prompts import PromptConfig, build_candidate, build_context
-from serving.client import RecommenderClient, ScoreResult
+from serving.client import RecommenderClient, ScoreRequest, ScoreResult
 from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
 from streams.agents.served_set import ServedSetGuard
 from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
 from streams.delivery import send_and_wait
-from streams.store import Candidate, PendingRecommendation, Store
+from streams.store import Candidate, Lane, PendingRecommendation, Store
 
-__all__ = ["register", "rank", "Recommender"]
+__all__ = ["register", "rank", "LanePicker", "Prepared", "Recommender"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,41 @@ def _log_served(store: Store, version: str) -> int:
     return store.trail.log_served(version)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One pending user, ready to score: what retrieval found and the prompt built from it."""
+
+    pending: PendingRecommendation
+    candidates: list[Candidate]
+    request: ScoreRequest
+    summary_version: int | None
+    started: float
+
+
+@dataclass
+class LanePicker:
+    """Which lane the next call serves: live first, with a guaranteed share for the backfill.
+
+    When both lanes wait, every ``backfill_every``-th call serves the backfill lane, so a
+    sustained live load slows a backfill down but never stops it.
+    """
+
+    backfill_every: int
+    live_streak: int = 0
+
+    def choose(self, live_waiting: bool, backfill_waiting: bool) -> Lane | None:
+        if live_waiting and backfill_waiting and self.live_streak >= self.backfill_every - 1:
+            self.live_streak = 0
+            return "backfill"
+        if live_waiting:
+            self.live_streak += 1 if backfill_waiting else 0
+            return "live"
+        if backfill_waiting:
+            self.live_streak = 0
+            return "backfill"
+        return None
+
+
 @dataclass
 class Recommender:
     runtime: Runtime
@@ -80,9 +121,9 @@ class Recommender:
         self.guard = ServedSetGuard(self.runtime)
 
     async def score(
-        self, context: str, texts: list[str], context_items: list[str], excluded: frozenset[int] = frozenset()
-    ) -> ScoreResult | None:
-        """Score through Triton with retries; None means "use the fallback"."""
+        self, requests: list[ScoreRequest], excluded: frozenset[int] = frozenset()
+    ) -> list[ScoreResult] | None:
+        """Score one cross-user call through Triton with retries; None means "use the fallback"."""
         settings = self.runtime.settings
         if time.monotonic() < self.breaker_open_until:
             return None
@@ -90,10 +131,10 @@ class Recommender:
         for attempt in range(settings.score_retries + 1):
             try:
                 with metrics.SCORE_SECONDS.time():
-                    return await self.client.score(context, texts, context_items, sorted(excluded))
+                    return await self.client.score_many(requests, sorted(excluded))
             except ScoringRejected as exc:
-                # The request itself is invalid; retrying it cannot help. Fall back for this
-                # user only (the breaker stays closed: Triton is healthy).
+                # The request itself is invalid; retrying it cannot help. Fall back for these
+                # users only (the breaker stays closed: Triton is healthy).
                 log.error("Triton rejected the scoring request: %s", exc)
                 return None
             except ServingError as exc:
@@ -105,39 +146,38 @@ class Recommender:
         self.breaker_open_until = time.monotonic() + BREAKER_COOLDOWN_S
         return None
 
-    async def score_clean(
-        self, context: str, texts: list[str], context_items: list[str]
-    ) -> ScoreResult | None:
+    async def score_clean(self, requests: list[ScoreRequest]) -> list[ScoreResult] | None:
         """Score without any dirty shard, even one marked while the request was in flight.
 
         The dirty marks are read before the call and again after it. A purge that committed in
         between (its ``purged`` may already be out) is caught by the second read, and so is a
         set that Triton switched to and that holds data purged after its export (``guard``): if
-        the answer gave such a shard any weight, it is thrown away and the request scored again.
+        any answer gave such a shard weight, the whole call is thrown away and scored again.
         """
         store = self.runtime.store
         excluded = await store.run(lambda s: s.dirty.excluded())
         for _ in range(3):
-            result = await self.score(context, texts, context_items, excluded)
-            if result is None:
+            results = await self.score(requests, excluded)
+            if results is None:
                 return None
+            version = results[0].adapter_set  # one set answers a whole call
             try:
-                await self.guard.check(result.adapter_set)  # a set new to us: deletions it may hold
+                await self.guard.check(version)  # a set new to us: deletions it may hold
             except (OSError, ValueError, KeyError):
-                log.exception("adapter set %s cannot be checked against deletions", result.adapter_set)
+                log.exception("adapter set %s cannot be checked against deletions", version)
                 return None  # unprovable: the popularity fallback uses no adapter
             now = await store.run(lambda s: s.dirty.excluded())
             metrics.DIRTY_SHARDS.set(len(now))
-            used = {k for k, w in enumerate(result.shard_weights) if w > 0}
+            used = {k for result in results for k, w in enumerate(result.shard_weights) if w > 0}
             if not used & now:
-                await store.run(partial(_log_served, version=result.adapter_set))  # the audit's last step
-                return result
+                await store.run(partial(_log_served, version=version))  # the audit's last step
+                return results
             log.info("a shard was marked dirty while scoring; scoring again without it")
             excluded = now
         return None  # marks keep changing under us: the popularity fallback uses no adapter
 
-    async def answer(self, pending: PendingRecommendation) -> Recommendation | None:
-        """Build, publish and acknowledge one user's recommendation."""
+    async def prepare(self, pending: PendingRecommendation) -> Prepared | None:
+        """Retrieval and prompt for one user; None (and the mark cleared) when nothing can rank."""
         started = time.perf_counter()
         settings = self.runtime.settings
         store = self.runtime.store
@@ -154,12 +194,21 @@ class Recommender:
             log.info("no candidates for a pending user; nothing published")
             await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
             return None
-        result = await self.score_clean(
+        request = ScoreRequest(
             build_context(history, self.prompt_config, summary=summary.summary if summary else None),
-            [build_candidate(c.item, self.prompt_config) for c in candidates],
+            tuple(build_candidate(c.item, self.prompt_config) for c in candidates),
             # The items the prompt shows choose the adapter weights (APA).
-            [entry.item.item_id for entry in history[-self.prompt_config.max_recent :]],
+            tuple(entry.item.item_id for entry in history[-self.prompt_config.max_recent :]),
         )
+        return Prepared(pending, candidates, request, summary.version if summary else None, started)
+
+    async def publish(self, prepared: Prepared, result: ScoreResult | None) -> Recommendation | None:
+        """Rank, publish and acknowledge one user's recommendation (``None`` result: fallback)."""
+        settings = self.runtime.settings
+        store = self.runtime.store
+        user_id = prepared.pending.user_id
+        trigger = prepared.pending.trigger_event_id
+        candidates = prepared.candidates
         if result is not None:
             scores, model, fallback = (
                 result.probabilities,
@@ -171,62 +220,131 @@ class Recommender:
             scores, model, fallback = popularity_scores(candidates), FALLBACK_MODEL, True
         if not await store.run(lambda s: s.retrieval.has_interactions(user_id)):
             # The user was deleted while we scored: publish nothing about them.
-            await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
+            await store.run(lambda s: s.pending.clear(user_id, trigger))
             return None
-        latency_ms = (time.perf_counter() - started) * 1000
+        latency_ms = (time.perf_counter() - prepared.started) * 1000
         recommendation = Recommendation(
             schema_version=SCHEMA_VERSION,
             user_id=user_id,
             items=rank(candidates, scores, settings.top_k),
             model=model,
-            trigger_event_id=pending.trigger_event_id,
+            trigger_event_id=trigger,
             generated_at=int(time.time() * 1000),
             latency_ms=round(latency_ms, 3),
             fallback=fallback,
-            summary_version=summary.version if summary is not None and not fallback else None,
+            summary_version=prepared.summary_version if not fallback else None,
         )
         await send_and_wait(self.topics.recommendations, user_id, recommendation)
         if result is not None:
             for shard, weight in enumerate(result.shard_weights):
                 if weight > 0:
                     metrics.SHARD_USES.labels(adapter_set=result.adapter_set, shard=str(shard)).inc()
-        await store.run(lambda s: s.pending.clear(user_id, pending.trigger_event_id))
+        await store.run(lambda s: s.pending.clear(user_id, trigger))
         metrics.RECOMMENDATIONS.labels(fallback=str(fallback).lower()).inc()
-        metrics.RECOMMEND_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECOMMEND_SECONDS.observe(time.perf_counter() - prepared.started)
         return recommendation
 
+    async def answer_many(self, batch: list[PendingRecommendation]) -> list[Recommendation | None]:
+        """Answer several users with one Triton call (cross-user batching)."""
+        prepared = [p for p in [await self.prepare(pending) for pending in batch] if p is not None]
+        if not prepared:
+            return []
+        metrics.SCORE_BATCH_USERS.observe(len(prepared))
+        results = await self.score_clean([p.request for p in prepared])
+        answers: list[Recommendation | None] = []
+        for index, one in enumerate(prepared):
+            answers.append(await self.publish(one, None if results is None else results[index]))
+        return answers
+
+    async def answer(self, pending: PendingRecommendation) -> Recommendation | None:
+        """Build, publish and acknowledge one user's recommendation."""
+        answers = await self.answer_many([pending])
+        return answers[0] if answers else None
+
+    async def next_batch(
+        self, picker: LanePicker, skip: set[str]
+    ) -> tuple[Lane | None, list[PendingRecommendation]]:
+        """The users of the next call: up to M of one lane, skipping those in flight or resting."""
+        settings = self.runtime.settings
+        lag_ms = int(settings.live_lag_s * 1000)
+        size = settings.score_batch_users
+
+        def read(store: Store) -> tuple[list[PendingRecommendation], list[PendingRecommendation]]:
+            return store.pending.lane("live", size, lag_ms, skip), store.pending.lane(
+                "backfill", size, lag_ms, skip
+            )
+
+        live, backfill = await self.runtime.store.run(read)
+        lane = picker.choose(bool(live), bool(backfill))
+        return lane, (live if lane == "live" else backfill if lane == "backfill" else [])
+
+    async def observe_queue(self) -> None:
+        lag_ms = int(self.runtime.settings.live_lag_s * 1000)
+        stats = await self.runtime.store.run(lambda s: s.pending.stats(lag_ms))
+        metrics.PENDING_USERS.set(sum(lane.users for lane in stats.values()))
+        for lane, figures in stats.items():
+            metrics.PENDING_LANE_USERS.labels(lane=lane).set(figures.users)
+            metrics.PENDING_OLDEST_WAIT.labels(lane=lane).set(figures.oldest_wait_ms / 1000)
+
     async def run_forever(self, app: faust.App) -> None:
-        """Answer pending users until the worker stops; wakes on new clicks or every second."""
+        """Answer pending users until the worker stops; wakes on new clicks or every second.
+
+        Each of ``score_concurrency`` slots takes the next call's users the moment it frees,
+        so a live user who clicks during a backfill waits for at most the calls in flight.
+        """
         wakeup = self.runtime.recommend_wakeup
         store = self.runtime.store
-        limit = max(8, 4 * self.runtime.settings.score_concurrency)
-        semaphore = asyncio.Semaphore(self.runtime.settings.score_concurrency)
+        slots = asyncio.Semaphore(self.runtime.settings.score_concurrency)
+        picker = LanePicker(self.runtime.settings.backfill_every)
+        in_flight: set[str] = set()
         retry_after: dict[str, float] = {}
+        tasks: set[asyncio.Task[None]] = set()
 
-        async def guarded(pending: PendingRecommendation) -> None:
-            async with semaphore:
-                try:
-                    await self.answer(pending)
+        async def serve(batch: list[PendingRecommendation]) -> None:
+            try:
+                await self.answer_many(batch)
+                for pending in batch:
                     retry_after.pop(pending.user_id, None)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # one user's failure must not stop the loop
-                    log.exception("recommendation failed; the user stays pending")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one call's failure must not stop the loop
+                log.exception("recommendation failed; the users stay pending")
+                for pending in batch:
                     retry_after[pending.user_id] = time.monotonic() + RETRY_FAILED_USER_S
-                    # Move the user to the back of the queue so others are not starved.
-                    await store.run(lambda s: s.pending.defer(pending.user_id))
+                    # Move the user to the back of the lane so others are not starved.
+                    await store.run(partial(_defer, user_id=pending.user_id))
+            finally:
+                in_flight.difference_update(p.user_id for p in batch)
+                slots.release()
+                wakeup.set()  # a slot is free: look at the queue again
 
-        while not app.should_stop:
-            wakeup.clear()
-            metrics.PENDING_USERS.set(await store.run(lambda s: s.pending.count()))
-            pending = await store.run(lambda s: s.pending.due(limit))
-            now = time.monotonic()
-            ready = [p for p in pending if retry_after.get(p.user_id, 0.0) <= now]
-            if ready:
-                await asyncio.gather(*(guarded(p) for p in ready))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=1.0)
+        try:
+            while not app.should_stop:
+                await slots.acquire()
+                wakeup.clear()
+                await self.observe_queue()
+                now = time.monotonic()
+                for user, until in list(retry_after.items()):
+                    if until <= now:
+                        del retry_after[user]
+                lane, batch = await self.next_batch(picker, in_flight | set(retry_after))
+                if not batch:
+                    slots.release()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wakeup.wait(), timeout=1.0)
+                    continue
+                in_flight.update(p.user_id for p in batch)
+                metrics.SCORE_CALLS.labels(lane=str(lane)).inc()
+                task = asyncio.create_task(serve(batch))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def _defer(store: Store, user_id: str) -> None:
+    store.pending.defer(user_id)
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:

@@ -9,7 +9,7 @@ from streams.store.deletion_trail import TrailEntry
 from streams.store.deletions import DeletionRecord, PurgeResult, ShardsHolding
 from streams.store.dirty_shards import DirtyMark
 from streams.store.ingest import ClickRow, IngestResult, ItemRow
-from streams.store.pending import PendingRecommendation
+from streams.store.pending import Lane, LaneStats, PendingRecommendation
 from streams.store.retrieval import Candidate
 from streams.store.schema import SCHEMA_VERSION
 from streams.store.snapshot import SNAPSHOT_FILES, DataCut, SnapshotInfo
@@ -27,6 +27,8 @@ __all__ = [
     "DirtyMark",
     "IngestResult",
     "ItemRow",
+    "Lane",
+    "LaneStats",
     "PendingRecommendation",
     "PurgeResult",
     "ShardsHolding",

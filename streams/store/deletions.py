@@ -169,10 +169,11 @@ class Deletions:
                 # The remaining history changed, so the user's ranking must be recomputed.
                 con.execute(
                     """
-                    INSERT OR REPLACE INTO rec_pending
-                    SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM interactions WHERE user_id = ?)
+                    INSERT OR REPLACE INTO rec_pending (user_id, trigger_event_id, updated_at, trigger_ts)
+                    SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM interactions WHERE user_id = ?)
                     """,
-                    [user_id, f"deletion:{request_id}", now_ms(), user_id],
+                    # The user acted just now: their new ranking is live traffic.
+                    [user_id, f"deletion:{request_id}", now_ms(), now_ms(), user_id],
                 )
             con.execute(
                 """

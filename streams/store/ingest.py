@@ -147,8 +147,8 @@ class Ingest:
                 # 3. Latest wins: one pending mark per user, pointing at their newest event.
                 con.execute(
                     """
-                    INSERT OR REPLACE INTO rec_pending
-                    SELECT user_id, arg_max(event_id, pos), ? FROM click_ok GROUP BY user_id
+                    INSERT OR REPLACE INTO rec_pending (user_id, trigger_event_id, updated_at, trigger_ts)
+                    SELECT user_id, arg_max(event_id, pos), ?, arg_max(ts, pos) FROM click_ok GROUP BY user_id
                     """,
                     [now],
                 )

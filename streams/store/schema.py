@@ -13,7 +13,8 @@ import duckdb
 
 __all__ = ["SCHEMA_VERSION", "migrate", "read_meta"]
 
-SCHEMA_VERSION = 4  # 2: interactions.seq and summaries; 3: dirty_shards; 4: deletion_audit
+SCHEMA_VERSION = 5  # 2: interactions.seq and summaries; 3: dirty_shards; 4: deletion_audit;
+# 5: rec_pending.trigger_ts (the priority lanes)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 CREATE TABLE IF NOT EXISTS rec_pending (
     user_id VARCHAR PRIMARY KEY,
     trigger_event_id VARCHAR NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,           -- wall clock of the mark, epoch ms
+    trigger_ts BIGINT                     -- event time of the trigger; far behind updated_at = backfill
 );
 CREATE TABLE IF NOT EXISTS deletion_requests (
     request_id VARCHAR PRIMARY KEY,
@@ -131,5 +133,9 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
             WHERE interactions.event_id = r.event_id
             """
         )
+    if version < 5:
+        # v4 -> v5: marks written before the lanes existed count as live traffic.
+        con.execute("ALTER TABLE rec_pending ADD COLUMN IF NOT EXISTS trigger_ts BIGINT")
+        con.execute("UPDATE rec_pending SET trigger_ts = updated_at WHERE trigger_ts IS NULL")
     if version < SCHEMA_VERSION:
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])

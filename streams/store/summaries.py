@@ -237,8 +237,9 @@ class Summaries:
             )
             con.execute(
                 """
-                INSERT OR REPLACE INTO rec_pending
-                SELECT user_id, arg_max(event_id, seq), ? FROM interactions WHERE user_id = ? GROUP BY user_id
+                INSERT OR REPLACE INTO rec_pending (user_id, trigger_event_id, updated_at, trigger_ts)
+                SELECT user_id, arg_max(event_id, seq), ?, arg_max(ts, seq)
+                FROM interactions WHERE user_id = ? GROUP BY user_id
                 """,
                 [now, work.user_id],
             )

@@ -25,7 +25,7 @@ from models.training.trainer import TrainedSet, index_arrays, set_manifest, trai
 from models.types import ItemText
 from serving.adapter_scorer import ZERO_SHOT, AdapterScorer
 from serving.adapters import AdapterSetFiles, read_current, set_current, write_adapter_set
-from serving.client import RecommenderClient, ScoreResult
+from serving.client import RecommenderClient, ScoreRequest, ScoreResult
 from serving.launcher import TritonServer
 from tests.fixtures.triton import start_triton
 
@@ -84,7 +84,8 @@ def adapter_root(
                 if name.endswith("lora_B"):
                     adapter.tensors[name] = adapter.tensors[name] + 0.05 * (seed + 1)
         versions.append(publish(root, trained, tiny_model_dir.name))
-        groups = [g for shard in trained.shards for g in (*shard.train, *shard.validation)]
+        # Two groups of each shard: users of different shards get different APA weights.
+        groups = [g for shard in trained.shards for g in (*shard.train, *shard.validation)[:2]]
     set_current(root, versions[0])
     return root, versions, groups[:6]
 
@@ -165,6 +166,46 @@ def test_excluded_shards_get_no_weight_and_the_rest_are_renormalized(
     assert list(none_left.shard_weights) == [0.0, 0.0, 0.0]
     plain = Scorer.from_pretrained(tiny_model_dir).score(group.context, [s.candidate for s in group.samples])
     np.testing.assert_allclose(none_left.probabilities, plain, atol=1e-5, rtol=0)
+
+
+async def _score_many(
+    url: str, groups: list[SampleGroup], excluded: tuple[int, ...] = ()
+) -> list[ScoreResult]:
+    client = RecommenderClient(url)
+    try:
+        requests = [
+            ScoreRequest(g.context, tuple(s.candidate for s in g.samples), tuple(g.context_item_ids))
+            for g in groups
+        ]
+        return await client.score_many(requests, list(excluded))
+    finally:
+        await client.close()
+
+
+def test_one_cross_user_call_equals_each_user_scored_alone(
+    adapter_triton: TritonServer,
+    adapter_root: tuple[Path, list[str], list[SampleGroup]],
+    tiny_model_dir: Path,
+) -> None:
+    """Several users in one Triton request: each gets their own weights and their own scores."""
+    root, versions, groups = adapter_root
+    set_current(root, versions[0])
+    batch = groups[:5]
+    remote = asyncio.run(_score_many(adapter_triton.grpc_url, batch, excluded=(2,)))
+    assert len(remote) == len(batch)
+    local = _in_process(tiny_model_dir, root)
+    distinct_weights = set()
+    for group, got in zip(batch, remote, strict=True):
+        expected = local.score(
+            group.context, [s.candidate for s in group.samples], list(group.context_item_ids), {2}
+        )
+        assert got.adapter_set == versions[0]
+        assert len(got.probabilities) == len(group.samples)
+        np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(got.shard_weights, expected.weights, atol=1e-6, rtol=0)
+        assert got.shard_weights[2] == 0.0
+        distinct_weights.add(tuple(round(w, 6) for w in got.shard_weights))
+    assert len(distinct_weights) > 1, "the users must differ in weights, or the test shows nothing"
 
 
 def test_switching_sets_under_load_fails_no_request_and_every_answer_names_its_set(

@@ -165,9 +165,7 @@ class MarkingClient:
         self.shards = shards
         self.excluded_seen: list[list[int]] = []
 
-    async def score(
-        self, context: str, candidates: Any, context_items: Any = (), excluded_shards: Any = ()
-    ) -> Any:
+    async def score_many(self, requests: Any, excluded_shards: Any = ()) -> Any:
         from serving.client import ScoreResult
 
         self.excluded_seen.append(list(excluded_shards))
@@ -175,13 +173,17 @@ class MarkingClient:
             await self.store.run(lambda s: s.dirty.mark([2], "v0001", "req-1"))
         usable = [k for k in range(self.shards) if k not in excluded_shards]
         weights = tuple(1.0 / len(usable) if k in usable else 0.0 for k in range(self.shards))
-        return ScoreResult(np.full(len(candidates), 0.5, np.float32), "m", "1", 1.0, "v0001", weights)
+        return [
+            ScoreResult(np.full(len(r.candidates), 0.5, np.float32), "m", "1", 1.0, "v0001", weights)
+            for r in requests
+        ]
 
 
 def test_an_answer_that_used_a_shard_marked_meanwhile_is_scored_again(tmp_path: Any) -> None:
     import asyncio
 
     from models.prompts import PromptConfig
+    from serving.client import ScoreRequest
     from streams.agents import Runtime
     from streams.agents.recommend import Recommender
     from streams.settings import Settings
@@ -197,10 +199,44 @@ def test_an_answer_that_used_a_shard_marked_meanwhile_is_scored_again(tmp_path: 
         await runtime.store.run(lambda s: s.dirty.mark([0], "v0001", "req-0"))  # dirty before the request
         client = MarkingClient(runtime.store)
         recommender = Recommender(runtime, None, client, PromptConfig())  # type: ignore[arg-type]
-        result = await recommender.score_clean("ctx", ["a", "b"], ["i"])
-        assert result is not None
+        requests = [ScoreRequest("ctx", ("a", "b"), ("i",)), ScoreRequest("ctx2", ("c",), ())]
+        results = await recommender.score_clean(requests)
+        assert results is not None and len(results) == 2
         assert client.excluded_seen == [[0], [0, 2]], "the second call excludes the shard marked meanwhile"
-        assert result.shard_weights[0] == 0.0 and result.shard_weights[2] == 0.0
+        for result in results:
+            assert result.shard_weights[0] == 0.0 and result.shard_weights[2] == 0.0
         runtime.store.close()
 
     asyncio.run(scenario())
+
+
+# -- lanes: live users first, the backfill never starved ----------------------------------------
+
+
+def test_lane_picker_serves_live_first_and_gives_backfill_its_share() -> None:
+    from streams.agents.recommend import LanePicker
+
+    picker = LanePicker(backfill_every=4)
+    both = [picker.choose(True, True) for _ in range(8)]
+    assert both == ["live", "live", "live", "backfill"] * 2, "every 4th call goes to the backfill"
+    assert picker.choose(False, True) == "backfill"
+    assert picker.choose(True, False) == "live"
+    assert picker.choose(False, False) is None
+
+
+def test_lane_picker_with_backfill_every_one_alternates_nothing_away_from_backfill() -> None:
+    from streams.agents.recommend import LanePicker
+
+    picker = LanePicker(backfill_every=1)
+    assert [picker.choose(True, True) for _ in range(3)] == ["backfill"] * 3
+    assert picker.choose(True, False) == "live"
+
+
+def test_live_streak_only_counts_while_the_backfill_waits() -> None:
+    """Live calls made while no backfill waited do not use up the backfill's turn."""
+    from streams.agents.recommend import LanePicker
+
+    picker = LanePicker(backfill_every=3)
+    for _ in range(5):
+        assert picker.choose(True, False) == "live"
+    assert [picker.choose(True, True) for _ in range(3)] == ["live", "live", "backfill"]

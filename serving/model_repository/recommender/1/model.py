@@ -1,4 +1,4 @@
-"""Triton python-backend model ``recommender``: P(Yes) for N candidates sharing one context.
+"""Triton python-backend model ``recommender``: P(Yes) for the candidates of M users in one request.
 
 Lifecycle (python_backend): ``initialize`` resolves settings from config.pbtxt parameters and
 the environment, sets torch's thread count, and loads the LM once (converting the packaged
@@ -41,26 +41,29 @@ _adopt_pythonpath()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from models.exceptions import ScoringInputError  # noqa: E402
 from models.loading import resolve_model_dir  # noqa: E402
 from models.scoring import Scorer, ScorerConfig  # noqa: E402
+from models.training.apa_scorer import AdapterRequest  # noqa: E402
 from serving.adapter_scorer import AdapterScorer  # noqa: E402
 from serving.backend_utils import error_response, input_array, optional_input_array  # noqa: E402
 from serving.contract import (  # noqa: E402
     ADAPTER_SET,
+    CANDIDATE_COUNTS,
     CANDIDATES,
     CONTEXT,
+    CONTEXT_ITEM_COUNTS,
     CONTEXT_ITEMS,
     EXCLUDED_SHARDS,
     MODEL_ID,
     PROBABILITIES,
     SHARD_WEIGHTS,
-    decode_context,
     decode_shards,
-    decode_texts,
+    decode_users,
     encode_probabilities,
     encode_texts,
 )
@@ -86,16 +89,20 @@ class TritonPythonModel:
             torch.set_num_threads(settings.torch_threads)
         model_dir = resolve_model_dir(settings.data_dir, settings.model_path)
         base = Scorer.from_pretrained(
-            model_dir, ScorerConfig(max_candidates=settings.max_candidates), device=settings.device
+            model_dir,
+            ScorerConfig(max_candidates=settings.max_candidates),
+            device=settings.device,
+            precision=settings.precision,
         )
         self.scorer = AdapterScorer(base, settings.adapters_root)
         self.model_id = base.name
         log.info(
-            "recommender v%s loaded %s from %s on %s (torch threads %d), adapter set %s",
+            "recommender v%s loaded %s from %s on %s in %s (torch threads %d), adapter set %s",
             args.get("model_version", "?"),
             self.model_id,
             model_dir,
             base.device,
+            next(base.model.parameters()).dtype,
             torch.get_num_threads(),
             self.scorer.version,
         )
@@ -105,14 +112,19 @@ class TritonPythonModel:
 
     def _respond(self, request: Any) -> Any:
         try:
-            context = decode_context(input_array(request, CONTEXT.name))
-            candidates = decode_texts(input_array(request, CANDIDATES.name), CANDIDATES.name)
-            items_tensor = optional_input_array(request, CONTEXT_ITEMS.name)
-            items = [] if items_tensor is None else decode_texts(items_tensor, CONTEXT_ITEMS.name)
+            users = decode_users(
+                input_array(request, CONTEXT.name),
+                input_array(request, CANDIDATES.name),
+                optional_input_array(request, CANDIDATE_COUNTS.name),
+                optional_input_array(request, CONTEXT_ITEMS.name),
+                optional_input_array(request, CONTEXT_ITEM_COUNTS.name),
+            )
             excluded = decode_shards(optional_input_array(request, EXCLUDED_SHARDS.name))
             if self.scorer is None:
                 raise RuntimeError("model is finalized")
-            scored = self.scorer.score(context, candidates, items, excluded)
+            scored = self.scorer.score_many(
+                [AdapterRequest(u.context, u.candidates, u.context_items) for u in users], excluded
+            )
         except (ContractError, ScoringInputError) as exc:
             return error_response(str(exc), pb_utils.TritonError.INVALID_ARG)
         except Exception as exc:  # noqa: BLE001 - per-request error, never raise from execute
@@ -121,10 +133,12 @@ class TritonPythonModel:
             return error_response(f"scoring failed: {exc}", pb_utils.TritonError.INTERNAL)
         return pb_utils.InferenceResponse(
             output_tensors=[
-                pb_utils.Tensor(PROBABILITIES.name, encode_probabilities(scored.probabilities)),
+                pb_utils.Tensor(
+                    PROBABILITIES.name, encode_probabilities(np.concatenate(scored.probabilities))
+                ),
                 pb_utils.Tensor(MODEL_ID.name, encode_texts([self.model_id])),
                 pb_utils.Tensor(ADAPTER_SET.name, encode_texts([scored.version])),
-                pb_utils.Tensor(SHARD_WEIGHTS.name, encode_probabilities(scored.weights)),
+                pb_utils.Tensor(SHARD_WEIGHTS.name, encode_probabilities(scored.weights.reshape(-1))),
             ]
         )
 

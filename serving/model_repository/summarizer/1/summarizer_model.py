@@ -79,7 +79,9 @@ class TritonPythonModel:
             batch_size=settings.batch_size,
             repetition_penalty=settings.repetition_penalty,
         )
-        self.summarizer = Summarizer.from_pretrained(model_dir, config, device=settings.device)
+        self.summarizer = Summarizer.from_pretrained(
+            model_dir, config, device=settings.device, precision=settings.precision
+        )
         self.model_id = self.summarizer.name
         self.max_prompts = settings.max_prompts
         log.info(
