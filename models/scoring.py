@@ -245,6 +245,29 @@ class Scorer:
         step = self.config.candidate_batch_size
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
+    def _candidate_pass(
+        self,
+        ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: object,
+        lengths: torch.Tensor,
+    ) -> torch.Tensor:
+        """Run candidate tokens on top of a prefix cache; P(Yes) at each row's last real token.
+
+        The one forward pass of both fast paths (``score`` and ``score_many``), so they can
+        only differ in how they build the cache, the mask and the positions.
+        """
+        hidden = self._body(
+            input_ids=ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state
+        last = hidden[torch.arange(ids.shape[0], device=self.device), lengths.to(self.device) - 1]
+        return torch.sigmoid(self.answer_logit(last)).float().cpu()
+
     # -- the fast path -----------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -271,16 +294,8 @@ class Scorer:
             prefix_mask = torch.ones((n, prefix_len), dtype=torch.long, device=self.device)
             attention_mask = torch.cat([prefix_mask, mask], 1)
             position_ids = (prefix_len + torch.arange(width, device=self.device)).unsqueeze(0).expand(n, -1)
-            hidden = self._body(
-                input_ids=ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-            ).last_hidden_state
             # 4. Logits only at each candidate's last token, only for the answer tokens.
-            last = hidden[torch.arange(n, device=self.device), lengths - 1]
-            out[batch] = torch.sigmoid(self.answer_logit(last)).float().cpu()
+            out[batch] = self._candidate_pass(ids, attention_mask, position_ids, cache, lengths)
         return out.numpy()
 
     @torch.inference_mode()
@@ -346,16 +361,8 @@ class Scorer:
             )
             if before_pass is not None:
                 before_pass(batch_users)
-            hidden = self._body(
-                input_ids=ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-            ).last_hidden_state
             # 5. As in score(): only each row's last real token, only the answer rows.
-            last = hidden[torch.arange(n, device=self.device), lengths - 1]
-            out[batch] = torch.sigmoid(self.answer_logit(last)).float().cpu()
+            out[batch] = self._candidate_pass(ids, attention_mask, position_ids, cache, lengths)
         sizes = [len(candidate_ids) for _, candidate_ids in tokenized]
         return [part.numpy() for part in torch.split(out, sizes)]
 
