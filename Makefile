@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo up test test-fast lint format bench bench-adapters bench-unlearning eval eval-summary lock clean
+.PHONY: setup demo up test test-fast lint format bench bench-quick bench-scoring bench-adapters bench-unlearning eval eval-summary lock clean
 
 setup: $(STAMP)
 
@@ -39,7 +39,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format streams models serving tests
 	$(VENV)/bin/ruff check --fix streams models serving tests
 
+# The speed suite (issue #11), written to reports/bench/ (JSON, Markdown, PNG): scoring steps
+# checked against fp32, then click -> recommendation latency through the real broker, Triton
+# and worker. bench-quick: fewer users, 20 s per load, summaries off (about 8 minutes).
 bench: $(STAMP)
+	$(PY) -m serving.bench.scoring_steps --out reports/bench
+	$(PY) -m streams.bench.latency --out reports/bench
+
+bench-quick: $(STAMP)
+	$(PY) -m serving.bench.scoring_steps --users 8 --repeats 2 --out reports/bench
+	$(PY) -m streams.bench.latency --quick --out reports/bench
+
+bench-scoring: $(STAMP)
 	$(PY) -m serving.bench.scoring
 
 # Adapters (issue #9): aggregated-adapter scoring cost, then shared-prefix vs naive training

@@ -2,14 +2,15 @@
 
 Cost model (2 CPU cores, fp32): time is proportional to the number of token positions run
 through the transformer. A naive padded batch runs the shared context N times; here it runs
-once, its KV cache is repeated over the candidates, and only the candidate tokens run.
+once and keeps its KV cache, and all the candidates then run packed side by side in one
+sequence behind it (``models.packing``: a 4D mask keeps each candidate to the prefix and
+itself, so there is no per-candidate copy of the cache and no padding between titles).
 Logits are needed at one position per candidate and for a handful of vocabulary rows (the
 "Yes"/"No" tokens), so instead of the full-vocabulary lm_head we gather each candidate's final
 hidden state and multiply it by just those rows.
 
 ``score_many`` does the same for several users in one call, for throughput: all contexts run
-in one right-padded prefix pass, and the candidate batches mix rows of different users, each
-row reading its own user's rows of the prefix cache (see its docstring for the masking).
+in one right-padded prefix pass, and row u of every pass is user u.
 
 ``score_naive`` is the straightforward reference (full prompts, one padded batch, full
 ``model(...)`` logits). It shares no scoring code with ``score`` except tokenization, which is
@@ -35,6 +36,7 @@ import torch
 
 from models.exceptions import ModelLoadError, ScoringInputError
 from models.loading import load_causal_lm
+from models.packing import pack_candidates
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -65,9 +67,10 @@ class ScorerConfig:
     max_candidates: int = 512  # per call; Triton requests above this are rejected
     max_context_tokens: int = 4096  # the shared prefix
     max_candidate_tokens: int = 256  # each candidate suffix
-    # Candidates per forward pass. The repeated KV cache costs about
-    # layers * 2 * kv_heads * head_dim * 4 B per context token per candidate (46 KB/token for
-    # SmolLM2-135M, so ~14 MB per candidate for a 300-token context).
+    # Candidates per user per forward pass, packed into the user's row. A pass holds about
+    # candidate_batch_size * 30 tokens per user, and its attention mask is
+    # users * S * (context + S) values (S the packed width): 32 candidates and a 300-token
+    # context make ~5 MB per user in fp32.
     candidate_batch_size: int = 32
 
     def __post_init__(self) -> None:
@@ -160,6 +163,8 @@ class Scorer:
         self.device = next(model.parameters()).device
         self._answer_rows = torch.tensor(self._answer_ids, device=self.device)
         self._softcap: float | None = getattr(model.config, "final_logit_softcapping", None)
+        # The packed passes' 4D mask is added to the attention scores in the activations' dtype.
+        self._attention_dtype: torch.dtype = next(model.get_input_embeddings().parameters()).dtype
 
     @classmethod
     def from_pretrained(
@@ -245,58 +250,12 @@ class Scorer:
         step = self.config.candidate_batch_size
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
-    def _candidate_pass(
-        self,
-        ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        position_ids: torch.Tensor,
-        cache: object,
-        lengths: torch.Tensor,
-    ) -> torch.Tensor:
-        """Run candidate tokens on top of a prefix cache; P(Yes) at each row's last real token.
-
-        The one forward pass of both fast paths (``score`` and ``score_many``), so they can
-        only differ in how they build the cache, the mask and the positions.
-        """
-        hidden = self._body(
-            input_ids=ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=True,
-        ).last_hidden_state
-        last = hidden[torch.arange(ids.shape[0], device=self.device), lengths.to(self.device) - 1]
-        return torch.sigmoid(self.answer_logit(last)).float().cpu()
-
     # -- the fast path -----------------------------------------------------------------------
 
     @torch.inference_mode()
     def score(self, context: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
         """P(Yes) per candidate (float32, shape [N]), running the context only once."""
-        context_ids, candidate_ids = self.tokenize(context, candidates)
-        prefix_len = len(context_ids)
-
-        # 1. Run the shared prefix once and keep its KV cache (batch of one).
-        prefix = self._body(input_ids=torch.tensor([context_ids], device=self.device), use_cache=True)
-        prefix_cache = prefix.past_key_values
-
-        out = torch.empty(len(candidate_ids), dtype=torch.float32)
-        for batch in self._batches(len(candidate_ids)):
-            ids, mask, lengths = self._to_device(*self.pad_right(candidate_ids[batch]))
-            n, width = ids.shape
-            # 2. Repeat the prefix cache over this batch of candidates. The repeat is in
-            #    place and the forward pass appends to the cache, so work on a copy.
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(n)
-            # 3. Run only the candidate tokens; they continue at position prefix_len and may
-            #    attend to the whole prefix plus their own (non-pad) tokens. Right padding
-            #    means a real token never attends to a pad under the causal mask.
-            prefix_mask = torch.ones((n, prefix_len), dtype=torch.long, device=self.device)
-            attention_mask = torch.cat([prefix_mask, mask], 1)
-            position_ids = (prefix_len + torch.arange(width, device=self.device)).unsqueeze(0).expand(n, -1)
-            # 4. Logits only at each candidate's last token, only for the answer tokens.
-            out[batch] = self._candidate_pass(ids, attention_mask, position_ids, cache, lengths)
-        return out.numpy()
+        return self._score_tokenized([self.tokenize(context, candidates)], None)[0]
 
     @torch.inference_mode()
     def score_many(
@@ -304,11 +263,11 @@ class Scorer:
     ) -> list[npt.NDArray[np.float32]]:
         """P(Yes) for several users in one call: one float32 array [N_u] per request, in order.
 
-        Each user's result is :meth:`score` of that user alone up to float rounding (the batch
+        Each user's result is :meth:`score` of that user alone up to float rounding (the padded
         shapes differ), which is what lets serving batch users for throughput without changing
-        a ranking. ``before_pass``, if given, receives the request index of every row (a CPU
-        LongTensor [rows]) before each forward pass: ``arange(len(requests))`` for the prefix
-        pass, then the row -> request map of each candidate batch.
+        a ranking. Row u of every forward pass is request u, so ``before_pass``, if given,
+        receives ``arange(len(requests))`` (a CPU LongTensor) before each pass: per-user state
+        such as adapter weights follows the rows without the scorer knowing about it.
         """
         if not requests:
             return []
@@ -319,15 +278,22 @@ class Scorer:
             except ScoringInputError as exc:
                 # The same per-user limits as score(), and the message names the request.
                 raise ScoringInputError(f"request {index}: {exc}") from exc
+        return self._score_tokenized(tokenized, before_pass)
 
-        # 1. All contexts in one right-padded pass (row u is request u). A pad comes after its
+    def _score_tokenized(
+        self, tokenized: Sequence[tuple[list[int], list[list[int]]]], before_pass: PassHook | None
+    ) -> list[npt.NDArray[np.float32]]:
+        """The one fast path: a prefix pass, then packed candidate passes (``models.packing``)."""
+        users = len(tokenized)
+        rows = torch.arange(users)
+        # 1. All contexts in one right-padded pass (row u is user u). A pad comes after its
         #    row's real tokens, so no real token attends to one under the causal mask; the
         #    pads' keys and values stay finite (they attend to the real tokens before them),
         #    which matters because a masked key still enters the attention matmul with weight 0.
         prefix_ids, prefix_mask, prefix_lengths = self.pad_right([context for context, _ in tokenized])
-        users, prefix_width = prefix_ids.shape
+        prefix_width = prefix_ids.shape[1]
         if before_pass is not None:
-            before_pass(torch.arange(users))
+            before_pass(rows)
         prefix_cache = self._body(
             input_ids=prefix_ids.to(self.device),
             attention_mask=prefix_mask.to(self.device),
@@ -335,35 +301,40 @@ class Scorer:
             use_cache=True,
         ).past_key_values
 
-        # 2. Flatten every user's candidates into rows; a batch may hold rows of several users.
-        row_users = torch.tensor(
-            [user for user, (_, candidate_ids) in enumerate(tokenized) for _ in candidate_ids],
-            dtype=torch.long,
-        )
-        rows = [ids for _, candidate_ids in tokenized for ids in candidate_ids]
-        out = torch.empty(len(rows), dtype=torch.float32)
-        for batch in self._batches(len(rows)):
-            batch_users = row_users[batch]
-            ids, mask, lengths = self._to_device(*self.pad_right(rows[batch]))
-            n, width = ids.shape
-            # 3. Give each row its user's prefix cache row (index_select along the batch, the
-            #    beam-search reorder). The forward pass appends to the cache and the prefix
-            #    cache serves every batch, so reorder a copy.
-            cache = copy.deepcopy(prefix_cache)
-            cache.reorder_cache(batch_users.to(self.device))
-            # 4. A row attends to its user's real prefix tokens (that user's pad columns sit
-            #    between them and the candidate, and are masked) and to its own non-pad tokens.
-            #    Positions continue from the user's real context length, not the padded width,
-            #    so the rotary offsets are exactly those of score().
-            attention_mask = torch.cat([prefix_mask[batch_users].to(self.device), mask], 1)
-            position_ids = prefix_lengths[batch_users].to(self.device).unsqueeze(1) + torch.arange(
-                width, device=self.device
-            )
-            if before_pass is not None:
-                before_pass(batch_users)
-            # 5. As in score(): only each row's last real token, only the answer rows.
-            out[batch] = self._candidate_pass(ids, attention_mask, position_ids, cache, lengths)
+        # 2. Up to candidate_batch_size candidates of every user per pass, packed into the
+        #    user's row behind its prefix: each attends to the user's real prefix tokens and
+        #    to itself, and its positions continue from the user's real context length, so it
+        #    sees exactly what it would see scored alone.
         sizes = [len(candidate_ids) for _, candidate_ids in tokenized]
+        offsets = [sum(sizes[:user]) for user in range(users)]
+        out = torch.empty(sum(sizes), dtype=torch.float32)
+        step = self.config.candidate_batch_size
+        passes = (max(sizes) + step - 1) // step
+        for index in range(passes):
+            window = slice(index * step, (index + 1) * step)
+            chunks = [candidate_ids[window] for _, candidate_ids in tokenized]
+            packed = pack_candidates(chunks, prefix_mask, prefix_lengths)
+            # The pass appends its keys and values to the cache; only the last pass may
+            # consume the prefix cache itself, the others work on a copy (one row per user,
+            # not one per candidate).
+            cache = prefix_cache if index == passes - 1 else copy.deepcopy(prefix_cache)
+            if before_pass is not None:
+                before_pass(rows)
+            hidden = self._body(
+                input_ids=packed.ids.to(self.device),
+                attention_mask=packed.additive_mask(self._attention_dtype).to(self.device),
+                position_ids=packed.position_ids.to(self.device),
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            # 3. Logits only at each candidate's last token, only for the answer tokens.
+            last = hidden[packed.last_rows.to(self.device), packed.last_columns.to(self.device)]
+            first = index * step
+            targets = torch.tensor(
+                [offsets[user] + first + j for user, chunk in enumerate(chunks) for j in range(len(chunk))],
+                dtype=torch.long,
+            )
+            out[targets] = torch.sigmoid(self.answer_logit(last)).float().cpu()
         return [part.numpy() for part in torch.split(out, sizes)]
 
     # -- the reference path ------------------------------------------------------------------

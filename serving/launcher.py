@@ -131,6 +131,11 @@ class TritonServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (benchmarks read its peak RSS)."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+    @property
     def grpc_url(self) -> str:
         return f"{self.config.host}:{self.config.grpc_port}"
 

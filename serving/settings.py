@@ -28,7 +28,8 @@ ENV_DATA_DIR = "STREAMREC_DATA_DIR"
 ENV_MODEL_PATH = "STREAMREC_MODEL_PATH"
 ENV_TORCH_THREADS = "STREAMREC_TORCH_THREADS"
 ENV_DEVICE = "STREAMREC_DEVICE"
-# auto: bf16 on CUDA, fp32 on the CPU (models.loading.resolve_precision); float32 or bfloat16.
+# auto: bf16 on CUDA, fp32 on the CPU (models.loading.resolve_precision); float32, bfloat16,
+# or mixed (bf16 multiplies, fp32 stream: the fast CPU choice, models.mixed_precision).
 ENV_PRECISION = "STREAMREC_PRECISION"
 # Where adapter sets live (``serving.adapters``); default <data dir>/adapters. ``streamrec up``
 # sets it to the worker's data dir, which may differ from the model cache dir Triton uses.
@@ -38,7 +39,7 @@ ENV_ADAPTERS_DIR = "STREAMREC_ADAPTERS_DIR"
 ENV_SUMMARIZER_MODEL_PATH = "STREAMREC_SUMMARIZER_MODEL_PATH"
 ENV_SUMMARY_MAX_NEW_TOKENS = "STREAMREC_SUMMARY_MAX_NEW_TOKENS"
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "float32", "bfloat16")  # as models.loading.PRECISIONS (no torch import here)
+PRECISIONS = ("auto", "float32", "bfloat16", "mixed")  # as models.loading.PRECISIONS (no torch import here)
 DEFAULT_DATA_DIR = Path(".streamrec")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faust
 
+from streams import transport
 from streams.agents import (
     Backfills,
     Runtime,
@@ -30,7 +31,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     """Build the app and register all agents, tasks and web pages."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+        broker=f"{transport.SCHEME}://{settings.bootstrap}",
         store="memory://",  # state lives in DuckDB, not in Faust tables
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.partitions,
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         broker_rebalance_timeout=10.0,
         stream_wait_empty=False,
     )
+    transport.configure(app, settings.fetch_max_wait_ms)
     topics = declare_topics(app, settings.partitions)
     runtime = Runtime(settings=settings, store=AsyncStore(str(settings.database_path)))
 

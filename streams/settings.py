@@ -66,6 +66,9 @@ class Settings:
     batch_max_events: int = 5000
     batch_within_s: float = 0.2
     max_event_bytes: int = 64 * 1024
+    # Longest a consumer fetch may wait at the broker for data (streams.transport; Faust's own
+    # 1500 ms held every click up to that long on the embedded broker).
+    fetch_max_wait_ms: int = 100
     # Recommendation.
     candidates: int = 20  # N candidates retrieved and scored per user
     top_k: int = 10  # K published
@@ -128,6 +131,8 @@ class Settings:
         }.items():
             if not math.isfinite(number):
                 raise ValueError(f"`{name}` must be a finite number, got {number}")
+        if self.fetch_max_wait_ms < 0:
+            raise ValueError(f"`fetch_max_wait_ms` must be >= 0, got {self.fetch_max_wait_ms}")
         if self.live_lag_s < 0:
             raise ValueError(f"`live_lag_s` must be >= 0, got {self.live_lag_s}")
         if self.score_backoff_s < 0:
@@ -166,6 +171,7 @@ class Settings:
             web_port=env_int(env, "STREAMREC_WEB_PORT", 6066),
             batch_max_events=env_int(env, "STREAMREC_BATCH_MAX_EVENTS", 5000),
             batch_within_s=env_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
+            fetch_max_wait_ms=env_int(env, "STREAMREC_FETCH_MAX_WAIT_MS", 100),
             candidates=env_int(env, "STREAMREC_CANDIDATES", 20),
             top_k=env_int(env, "STREAMREC_TOP_K", 10),
             recent_items=env_int(env, "STREAMREC_RECENT_ITEMS", 5),

@@ -44,7 +44,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "local": ("streams.local.*",),
     "training": ("streams.training.*",),
     "agents": ("streams.agents.*",),
-    "wiring": ("streams.app", "streams.worker"),
+    "wiring": ("streams.app", "streams.worker", "streams.transport"),
     "cli": ("streams.cli.*",),
     "bench": ("streams.bench.*",),
 }

@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from models.mixed_precision import MixedLinear
+
 __all__ = [
     "AggregatedLoRALinear",
     "ValidationIndex",
@@ -49,7 +51,10 @@ class AggregatedLoRALinear(torch.nn.Module):
         super().__init__()
         k, r, _ = a.shape  # a: [K, r, in], b: [K, out, r], scaling: [K]
         self.base = base
-        dtype, device = base.weight.dtype, base.weight.device
+        # The LoRA path works in the dtype of the activations: a MixedLinear base keeps bf16
+        # weights but fp32 inputs and outputs, and the update must be added in fp32.
+        dtype = base.activation_dtype if isinstance(base, MixedLinear) else base.weight.dtype
+        device = base.weight.device
         # Plain attributes, not buffers: they are inputs of serving, never saved with the model.
         # They live where the base weights live (a GPU in production).
         self.a: torch.Tensor = a.to(device=device, dtype=dtype)

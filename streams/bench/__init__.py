@@ -2,6 +2,10 @@
 
 * ``python -m streams.bench.ingest``: clicks stored per second with live summaries against
   without them, on one broker and one Triton.
+* ``python -m streams.bench.latency``: click -> recommendation latency at an outside consumer,
+  at sustained loads and a burst, with and without summaries, with peak memory.
+* ``python -m streams.bench.unlearning``: forgetting one user against full retrains.
+* ``streams.bench.probes``: peak RSS and the worker's stage timings, shared by the above.
 """
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "latency", "probes", "unlearning"]

@@ -1,8 +1,8 @@
-"""Several users in one call must score each user exactly as ``score`` does for that user alone.
+"""Several users in one call must score each user exactly as that user scored alone.
 
-``score`` is the reference: it runs one context with no padding, so any mistake in the batched
-path (a pad column attended to, positions counted from the padded width, a row reading another
-user's cache) shows up as a difference from it.
+The reference is ``score_naive``: full prompts, no cache, no packing, so any mistake in the
+batched and packed path (a pad column attended to, positions counted from the padded width, a
+row reading another user's cache, a candidate seeing its neighbour) shows up as a difference.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ RTOL, ATOL = 1e-4, 1e-5
 
 @pytest.fixture(scope="module")
 def scorer(tiny_model_dir: Path) -> Scorer:
-    # Three rows per candidate pass: the 9 rows of ``users()`` take three passes, two of which
-    # hold rows of two different users.
+    # Three candidates per user per pass: the 4 candidates of the first user take two passes,
+    # and in the second pass the other users' rows are all padding.
     return Scorer.from_pretrained(tiny_model_dir, ScorerConfig(candidate_batch_size=3))
 
 
@@ -60,7 +60,7 @@ def users() -> list[UserRequest]:
 
 
 def alone(scorer: Scorer, request: UserRequest) -> np.ndarray:
-    return scorer.score(request.context, list(request.candidates))
+    return scorer.score_naive(request.context, list(request.candidates))
 
 
 def test_one_user_equals_score(scorer: Scorer) -> None:
@@ -80,9 +80,8 @@ def test_each_user_of_a_mixed_batch_equals_score_alone(scorer: Scorer) -> None:
     for request, result in zip(requests, results, strict=True):
         assert result.dtype == np.float32 and result.shape == (len(request.candidates),)
         np.testing.assert_allclose(result, alone(scorer, request), rtol=RTOL, atol=ATOL)
-    # Batches crossed user boundaries, so the comparison above covered mixed batches.
-    assert passes[0] == [0, 1, 2, 3]
-    assert any(len(set(rows)) > 1 for rows in passes[1:])
+    # Row u of every pass is user u: the prefix pass and two candidate passes.
+    assert passes == [[0, 1, 2, 3]] * 3
     flat = np.concatenate(results)
     assert np.ptp(flat) > 0.01, "near-constant scores would make the comparison weak"
 
@@ -105,14 +104,21 @@ def test_the_same_context_for_two_users_gives_the_same_scores(scorer: Scorer) ->
     assert not np.allclose(other, results[0], rtol=0, atol=1e-3), "the context must change the scores"
 
 
-def test_the_hook_sees_every_row_once_in_order(scorer: Scorer) -> None:
+def test_the_hook_sees_one_row_per_user_before_every_pass(scorer: Scorer) -> None:
     requests = users()
     passes: list[torch.Tensor] = []
     scorer.score_many(requests, before_pass=passes.append)
     assert all(p.dtype == torch.long and p.device.type == "cpu" for p in passes)
-    rows = torch.cat(passes[1:]).tolist()
-    assert rows == [u for u, r in enumerate(requests) for _ in r.candidates]
-    assert [len(p) for p in passes[1:]] == [3, 3, 3]
+    # The prefix pass, then ceil(4 candidates / 3 per pass) candidate passes.
+    assert [p.tolist() for p in passes] == [list(range(len(requests)))] * 3
+
+
+def test_score_equals_the_naive_reference_across_several_passes(scorer: Scorer) -> None:
+    # 4 candidates at 3 per pass: the first pass must leave the prefix cache intact for the second.
+    request = users()[0]
+    np.testing.assert_allclose(
+        scorer.score(request.context, list(request.candidates)), alone(scorer, request), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_no_requests_give_no_results(scorer: Scorer) -> None:

@@ -97,12 +97,12 @@ class TritonPythonModel:
         self.scorer = AdapterScorer(base, settings.adapters_root)
         self.model_id = base.name
         log.info(
-            "recommender v%s loaded %s from %s on %s in %s (torch threads %d), adapter set %s",
+            "recommender v%s loaded %s from %s on %s, precision %s (torch threads %d), adapter set %s",
             args.get("model_version", "?"),
             self.model_id,
             model_dir,
             base.device,
-            next(base.model.parameters()).dtype,
+            settings.precision,
             torch.get_num_threads(),
             self.scorer.version,
         )
