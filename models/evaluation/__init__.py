@@ -31,4 +31,5 @@ __all__ = [
     "split",
     "summaries",
     "timeline",
+    "vector_cache",
 ]

@@ -70,11 +70,17 @@ class _LanguageModels:
         """Base-LLM item vectors, embedded once per run: every fine-tuned row uses the same
         catalog and base model, and embedding ~10k items costs minutes on a CPU."""
         if self._item_vectors is None:
+            from models.evaluation.vector_cache import cache_path, load_vectors, save_vectors
             from models.training.trainer import embed_catalog
 
-            self._item_vectors = embed_catalog(
-                self.model_dir(), list(items.values()), progress=self.config.progress
-            )
+            catalog = list(items.values())
+            # On disk between runs too (``vector_cache``): same weights and text, same bytes.
+            path = cache_path(self.config.data_dir / "cache", self.model_dir(), catalog)
+            cached = load_vectors(path) or {}
+            vectors = embed_catalog(self.model_dir(), catalog, known=cached, progress=self.config.progress)
+            if set(cached) != set(vectors):
+                save_vectors(path, vectors)
+            self._item_vectors = vectors
         return self._item_vectors
 
     def shared(self, name: str, build: Callable[[], Ranker]) -> Ranker:

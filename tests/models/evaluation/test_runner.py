@@ -30,6 +30,7 @@ def _config(data: Path, out: Path, model: Path, **overrides: Any) -> EvalConfig:
     base: dict[str, Any] = {
         "data": data,
         "out": out,
+        "data_dir": out / "data-dir",  # the item-vector cache goes here, not in the checkout
         "users": 8,
         "seed": 3,
         "model_path": model,
@@ -210,3 +211,28 @@ def test_resume_reuses_finished_models_only_for_an_identical_run(
     changed = _config(movielens_dir, tmp_path, tiny_model_dir, prompt_recent=3, **common)
     run_evaluation(EvalConfig(**{**changed.__dict__, "resume": True}))
     assert built == ["random", "itemknn", "llm-zeroshot"], "another prompt: nothing may be reused"
+
+
+def test_the_item_vectors_are_cached_and_reused_across_runs(
+    movielens_dir: Path, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.training import trainer
+
+    config = _config(movielens_dir, tmp_path / "first", tiny_model_dir, models=("llm-apa-random",))
+    first = run_evaluation(config)
+    cached = list((tmp_path / "first" / "data-dir" / "cache").glob("item-vectors-*.npz"))
+    assert len(cached) == 1
+    # A second run in a fresh output dir with the same data dir embeds nothing.
+    embedded: list[int] = []
+    original = trainer.ItemEmbedder.embed
+
+    def counting(self: Any, item: Any) -> Any:
+        embedded.append(1)
+        return original(self, item)
+
+    monkeypatch.setattr(trainer.ItemEmbedder, "embed", counting)
+    second = run_evaluation(EvalConfig(**{**config.__dict__, "out": tmp_path / "second"}))
+    assert embedded == []
+    name = "llm-apa-random"
+    assert first["models"][name]["metrics"] == second["models"][name]["metrics"]
+    assert first["models"][name]["info"]["shard_users"] == second["models"][name]["info"]["shard_users"]
