@@ -5,7 +5,8 @@
 * ``python -m streams.bench.latency``: click -> recommendation latency at an outside consumer,
   at sustained loads and a burst, with and without summaries, with peak memory.
 * ``python -m streams.bench.unlearning``: forgetting one user against full retrains.
+* ``python -m streams.bench.readme``: the README's benchmark block, regenerated from the reports.
 * ``streams.bench.probes``: peak RSS and the worker's stage timings, shared by the above.
 """
 
-__all__ = ["ingest", "latency", "probes", "unlearning"]
+__all__ = ["ingest", "latency", "probes", "readme", "unlearning"]
