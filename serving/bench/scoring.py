@@ -29,7 +29,7 @@ from models.prompts import build_candidate, build_context
 from models.types import HistoryEntry, ItemText
 from serving.settings import DEFAULT_DATA_DIR, ENV_DATA_DIR, ENV_MODEL_PATH
 
-__all__ = ["MOVIES", "main", "sample_request"]
+__all__ = ["MOVIES", "main", "median_seconds", "sample_request"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def sample_request(n_candidates: int = 20) -> tuple[str, list[str]]:
     return build_context(history), candidates
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
     fn()  # warm-up: first calls pay allocator and kernel selection costs
     times = []
     for _ in range(repeats):
@@ -157,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tokens = len(scorer.tokenizer(context)["input_ids"])
     suffix = [len(ids) for ids in scorer.tokenizer(candidates, add_special_tokens=False)["input_ids"]]
 
-    naive_s = _median_seconds(lambda: scorer.score_naive(context, candidates), args.repeats)
-    cached_s = _median_seconds(lambda: scorer.score(context, candidates), args.repeats)
+    naive_s = median_seconds(lambda: scorer.score_naive(context, candidates), args.repeats)
+    cached_s = median_seconds(lambda: scorer.score(context, candidates), args.repeats)
     naive = scorer.score_naive(context, candidates)
     cached = scorer.score(context, candidates)
     diff = float(np.max(np.abs(naive - cached)))

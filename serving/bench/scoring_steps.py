@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from tqdm import tqdm
 from models.loading import load_causal_lm, resolve_model_dir
 from models.scoring import Scorer
 from serving.bench.gpu_check import MAX_DELTA_P, MIN_OVERLAP, compare, fixed_requests
+from serving.bench.scoring import median_seconds
 from serving.client import ScoreRequest
 from serving.settings import DEFAULT_DATA_DIR
 
@@ -92,16 +92,6 @@ def _int8_scorer(model_dir: Path) -> Scorer:
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice, once per layer
         quantized = quantize_dynamic(model, qconfig_spec=spec, dtype=torch.qint8)
     return Scorer(quantized, tokenizer, name="int8")
-
-
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -175,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # naive is slow (it runs the context once per candidate): two users show that it agrees.
         users = requests[:2] if name == "naive" else requests
         agreement = compare(reference[: len(users)], [score(r.context, r.candidates) for r in users])
-        seconds = _median_seconds(partial(score, first.context, first.candidates), args.repeats)
+        seconds = median_seconds(partial(score, first.context, first.candidates), args.repeats)
         results.append({"name": name.replace("", ""), "seconds": seconds, **agreement})
     naive_seconds = results[0]["seconds"]
     previous = naive_seconds

@@ -2,20 +2,22 @@
 
     python -m streams.bench.latency [--quick] [--precision mixed] [--out reports/bench]
 
-One run, one broker, one Triton. A user "arrives" by sending 5 clicks at once (real
-MovieLens histories under new user ids, timestamped now, so they are live traffic); the
-latency is from the producer's send of those clicks to the arrival of that user's first
-recommendation at an outside confluent-kafka consumer. Scenarios, in order:
+One run, one Triton. A user "arrives" by sending 5 clicks at once (real MovieLens histories
+under new user ids, timestamped now, so they are live traffic); the latency is from the
+producer's send of those clicks to the arrival of that user's first recommendation at an
+outside confluent-kafka consumer. Scenarios, in order:
 
 - sustained loads of 0.5, 1 and 2 arriving users per second for ``--seconds`` each;
 - a burst of 40 users sent at once.
 
 Each scenario waits until every user is answered (or ``--drain-s`` passes; unanswered users
 are counted, not dropped) before the next starts. The whole sequence runs twice, each time
-with a fresh worker and store: without live summaries (``STREAMREC_SUMMARY_BLOCK=0``) and
-with them (block 5, so every arriving user's 5 clicks make one summary that competes with
-ranking for the CPU). The peak RSS (VmHWM) of the worker and of tritonserver is read at the
-end of each pass. Writes ``latency.json``, ``latency.md`` and ``latency.png`` (histograms).
+with a fresh broker, worker and store (a worker reads ``clicks`` from the earliest offset, so
+a shared broker would make the second pass replay the first pass's users): without live
+summaries (``STREAMREC_SUMMARY_BLOCK=0``) and with them (block 5, so every arriving user's
+5 clicks make one summary that competes with ranking for the CPU). The peak RSS (VmHWM) of
+the worker and of tritonserver is read at the end of each pass. Writes ``latency.json``,
+``latency.md`` and ``latency.png`` (histograms).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = ["main", "percentile"]
 
 CLICKS_PER_USER = 5
 BURST_USERS = 40
+LOADS = (0.5, 1.0, 2.0)  # sustained arriving users per second
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -170,6 +173,82 @@ def _start_worker(env: dict[str, str], data_dir: Path, port: int) -> subprocess.
     return proc
 
 
+@dataclass(frozen=True)
+class Pass:
+    """One measured pass: summaries off or on, with its own broker, consumer and worker.
+
+    Each pass gets a fresh broker so that its worker, which reads ``clicks`` from the earliest
+    offset, never replays the other pass's users (their summaries would swamp the run).
+    """
+
+    label: str
+    summary_block: int
+    seconds: float
+    drain_s: float
+
+
+def _measure_pass(
+    spec: Pass, triton_url: str, items: Sequence[Any], histories: Sequence[Sequence[str]], work: Path
+) -> dict[str, Any]:
+    """Broker, outside consumer and worker for one pass: warm-up, the loads, the burst."""
+    from serving.launcher import free_ports
+
+    broker_port, web_port = free_ports(2)
+    data_dir = work / f"worker-summaries-{spec.label}"
+    data_dir.mkdir()
+    broker = TansuBroker(port=broker_port, log_path=work / f"tansu-{spec.label}.log")
+    broker.start()
+    stop = threading.Event()
+    try:
+        ensure_topics(broker.bootstrap, 4)
+        with ContractProducer(broker.bootstrap) as producer:
+            producer.send_all(ITEMS, ((i.item_id, i) for i in items), total=len(items))
+            producer.flush()
+            arrivals, ready = Arrivals(), threading.Event()
+            consumer = threading.Thread(
+                target=_consume, args=(broker.bootstrap, arrivals, ready, stop), daemon=True
+            )
+            consumer.start()
+            if not ready.wait(60):
+                raise RuntimeError("the outside consumer got no partitions within 60 s")
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                "TRITON_URL": triton_url,
+                "STREAMREC_SUMMARY_BLOCK": str(spec.summary_block),
+                "STREAMREC_DATA_DIR": str(data_dir),
+                "STREAMREC_WEB_PORT": str(web_port),
+                "STREAMREC_APP_ID": f"latency-{spec.label}",
+            }
+            schedules = [("warmup", [0.0])]
+            schedules += [(f"{r:g}-per-s", [k / r for k in range(int(spec.seconds * r))]) for r in LOADS]
+            schedules.append(("burst", [0.0] * BURST_USERS))
+            print(f"summaries {spec.label}: starting the worker ...", flush=True)
+            worker = _start_worker(env, data_dir, web_port)
+            try:
+                scenarios = []
+                for name, schedule in schedules:
+                    print(f"summaries {spec.label}, {name}: {len(schedule)} users ...", flush=True)
+                    scenarios.append(
+                        _run_scenario(name, producer, arrivals, histories, schedule, spec.drain_s)
+                    )
+                worker_rss = peak_rss_mb(worker.pid)
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics/", timeout=10) as response:
+                    stages = stage_means(response.read().decode())
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(60)
+    finally:
+        stop.set()
+        broker.stop()
+    return {
+        "summaries": spec.label,
+        "scenarios": scenarios[1:],  # the warm-up pays model and cache start-up
+        "worker_peak_rss_mb": None if worker_rss is None else round(worker_rss),
+        "stage_mean_s": {name: round(value, 4) for name, value in stages.items()},
+    }
+
+
 def _markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Click -> recommendation latency ({report['date']}, precision {report['precision']})",
@@ -248,8 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     histories = [items[:CLICKS_PER_USER] for items in per_user.values() if len(items) >= CLICKS_PER_USER]
 
     work = Path(tempfile.mkdtemp(prefix="streamrec-latency-"))
-    broker_port, http, grpc, metrics = free_ports(4)
-    broker = TansuBroker(port=broker_port, log_path=work / "tansu.log")
+    http, grpc, metrics = free_ports(3)
     triton = TritonServer(
         TritonConfig(
             model_repository=DEFAULT_MODEL_REPOSITORY,
@@ -262,95 +340,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra_env={"STREAMREC_PRECISION": args.precision},
         )
     )
-    loads = (0.5, 1.0, 2.0)
-    summary_settings = (("off", "0"),) if args.quick else (("off", "0"), ("on", "5"))
+    passes = [Pass("off", 0, seconds, args.drain_s)]
+    if not args.quick:
+        passes.append(Pass("on", CLICKS_PER_USER, seconds, args.drain_s))
     runs: list[dict[str, Any]] = []
-    broker.start()
+    print("starting Triton ...", flush=True)
+    triton.start()
     try:
-        ensure_topics(broker.bootstrap, 4)
-        with ContractProducer(broker.bootstrap) as producer:
-            producer.send_all(ITEMS, ((i.item_id, i) for i in data.items), total=len(data.items))
-            producer.flush()
-            print("starting Triton ...", flush=True)
-            triton.start()
-            triton.wait_ready(timeout_s=600, models=("recommender", "summarizer"))
-            arrivals = Arrivals()
-            ready, stop = threading.Event(), threading.Event()
-            consumer = threading.Thread(
-                target=_consume, args=(broker.bootstrap, arrivals, ready, stop), daemon=True
-            )
-            consumer.start()
-            if not ready.wait(60):
-                raise RuntimeError("the outside consumer got no partitions within 60 s")
-            for label, block in summary_settings:
-                data_dir = work / f"worker-summaries-{label}"
-                data_dir.mkdir()
-                (web_port,) = free_ports(1)
-                env = {
-                    **os.environ,
-                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                    "TRITON_URL": triton.grpc_url,
-                    "STREAMREC_DATA_DIR": str(data_dir),
-                    "STREAMREC_WEB_PORT": str(web_port),
-                    "STREAMREC_APP_ID": f"latency-{label}",
-                    "STREAMREC_SUMMARY_BLOCK": block,
-                }
-                print(f"summaries {label}: starting the worker ...", flush=True)
-                worker = _start_worker(env, data_dir, web_port)
-                try:
-                    scenarios = [
-                        _run_scenario(f"warmup-{label}", producer, arrivals, histories, [0.0], args.drain_s)
-                    ]
-                    for rate in loads:
-                        schedule = [k / rate for k in range(int(seconds * rate))]
-                        print(f"summaries {label}: {rate} users/s for {seconds:.0f} s ...", flush=True)
-                        scenarios.append(
-                            _run_scenario(
-                                f"{rate:g}-per-s-{label}",
-                                producer,
-                                arrivals,
-                                histories,
-                                schedule,
-                                args.drain_s,
-                            )
-                        )
-                    print(f"summaries {label}: burst of {BURST_USERS} ...", flush=True)
-                    scenarios.append(
-                        _run_scenario(
-                            f"burst-{label}", producer, arrivals, histories, [0.0] * BURST_USERS, args.drain_s
-                        )
-                    )
-                    worker_rss = peak_rss_mb(worker.pid)
-                    url = f"http://127.0.0.1:{web_port}/metrics/"
-                    with urllib.request.urlopen(url, timeout=10) as response:
-                        stages = stage_means(response.read().decode())
-                finally:
-                    worker.send_signal(signal.SIGTERM)
-                    worker.wait(60)
-                for s in scenarios:
-                    s["scenario"] = s["scenario"].removesuffix(f"-{label}")
-                runs.append(
-                    {
-                        "summaries": label,
-                        "scenarios": scenarios[1:],  # the warm-up pays model and cache start-up
-                        "worker_peak_rss_mb": None if worker_rss is None else round(worker_rss),
-                        "stage_mean_s": {name: round(value, 4) for name, value in stages.items()},
-                        "triton_peak_rss_mb": None
-                        if (rss := tree_peak_rss_mb(triton.pid)) is None
-                        else round(rss),
-                    }
-                )
-            stop.set()
-            consumer.join(10)
+        triton.wait_ready(timeout_s=600, models=("recommender", "summarizer"))
+        for spec in passes:
+            run = _measure_pass(spec, triton.grpc_url, data.items, histories, work)
+            rss = tree_peak_rss_mb(triton.pid)
+            runs.append({**run, "triton_peak_rss_mb": None if rss is None else round(rss)})
     finally:
         triton.stop()
-        broker.stop()
 
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "precision": args.precision,
         "seconds_per_load": seconds,
         "clicks_per_user": CLICKS_PER_USER,
+        "loads_users_per_s": list(LOADS),
+        "burst_users": BURST_USERS,
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
