@@ -295,8 +295,13 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     for r, run in enumerate(runs):
         for c, scenario in enumerate(run["scenarios"]):
             ax = axes[r][c]
-            ax.hist(scenario["latencies_s"], bins=20, color="tab:blue" if r == 0 else "tab:orange")
-            ax.axvline(scenario["p50_s"], color="black", linestyle="--", linewidth=1)
+            if scenario["latencies_s"]:
+                ax.hist(scenario["latencies_s"], bins=20, color="tab:blue" if r == 0 else "tab:orange")
+                ax.axvline(scenario["p50_s"], color="black", linestyle="--", linewidth=1)
+            else:
+                ax.text(0.5, 0.5, "nobody answered\nwithin the drain", ha="center", va="center")
+                ax.set_xticks([])
+                ax.set_yticks([])
             ax.set_title(f"{scenario['scenario']}, summaries {run['summaries']}", fontsize=9)
             ax.set_xlabel("seconds")
     fig.suptitle(f"click -> recommendation latency, {report['date']} (dashed: p50)")
