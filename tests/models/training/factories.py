@@ -1,10 +1,12 @@
-"""Small builders for synthetic catalogs, users and item vectors (no model needed)."""
+"""Small builders for synthetic catalogs, users, item vectors and random LoRA adapters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from models.training.embeddings import Vector
 from models.training.samples import (
@@ -75,3 +77,21 @@ def training_groups(n_users: int = 12, seed: int = 5) -> list[SampleGroup]:
         for u in random_users(n_users, order, seed=seed)
         for g in build_user_groups(u, catalog, order, config)
     ]
+
+
+def random_adapters(model_dir: Path, count: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    """``count`` LoRA adapters of different seeds with non-zero random B (peft's init has B = 0)."""
+    from models.loading import load_causal_lm
+    from models.training.lora import LoraSettings, attach_lora, lora_tensors
+
+    found = []
+    for k in range(count):
+        model, _ = load_causal_lm(model_dir)
+        peft_model = attach_lora(model, LoraSettings(dropout=0.0, seed=k))
+        generator = torch.Generator().manual_seed(seed + k)
+        with torch.no_grad():
+            for name, parameter in peft_model.named_parameters():
+                if "lora_B" in name:
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+        found.append(lora_tensors(peft_model))
+    return found

@@ -21,7 +21,8 @@ from models.training.aggregation import (
     set_weights,
     softmax_weights,
 )
-from models.training.lora import LoraSettings, attach_lora, lora_tensors
+from models.training.lora import LoraSettings
+from tests.models.training.factories import random_adapters
 
 SETTINGS = LoraSettings(dropout=0.0)
 WEIGHTS = [0.5, 0.3, 0.2]
@@ -31,17 +32,7 @@ INPUT_IDS = torch.tensor([[1, 200, 3000, 45, 999, 12, 7, 8000, 31, 5]])
 @pytest.fixture(scope="module")
 def adapters(tiny_model_dir: Path) -> list[dict[str, torch.Tensor]]:
     """Three adapters with different seeds and non-zero random B (peft's init has B = 0)."""
-    found = []
-    for k in range(3):
-        model, _ = load_causal_lm(tiny_model_dir)
-        peft_model = attach_lora(model, LoraSettings(dropout=0.0, seed=k))
-        generator = torch.Generator().manual_seed(100 + k)
-        with torch.no_grad():
-            for name, parameter in peft_model.named_parameters():
-                if "lora_B" in name:
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
-        found.append(lora_tensors(peft_model))
-    return found
+    return random_adapters(tiny_model_dir, 3, seed=100)
 
 
 def logits(model: torch.nn.Module) -> torch.Tensor:

@@ -23,8 +23,8 @@ from models.training.aggregation import (
     set_weights,
 )
 from models.training.apa_scorer import AdapterRequest, AggregatedScorer
-from models.training.lora import LoraSettings, attach_lora, lora_tensors
-from tests.models.training.factories import make_catalog, unit_vectors
+from models.training.lora import LoraSettings
+from tests.models.training.factories import make_catalog, random_adapters, unit_vectors
 
 SETTINGS = LoraSettings(dropout=0.0)
 SCALINGS = [SETTINGS.scaling] * 3
@@ -44,17 +44,7 @@ RTOL, ATOL = 1e-4, 1e-5
 @pytest.fixture(scope="module")
 def adapters(tiny_model_dir: Path) -> list[dict[str, torch.Tensor]]:
     """Three adapters with different seeds and non-zero random B (peft's init has B = 0)."""
-    found = []
-    for k in range(3):
-        model, _ = load_causal_lm(tiny_model_dir)
-        peft_model = attach_lora(model, LoraSettings(dropout=0.0, seed=k))
-        generator = torch.Generator().manual_seed(200 + k)
-        with torch.no_grad():
-            for name, parameter in peft_model.named_parameters():
-                if "lora_B" in name:
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
-        found.append(lora_tensors(peft_model))
-    return found
+    return random_adapters(tiny_model_dir, 3, seed=200)
 
 
 @pytest.fixture
