@@ -67,7 +67,7 @@ bench-adapters: $(STAMP)
 # The README's quality table: every model but llm-summary on the same 200 MovieLens users
 # (about 2.5 hours on 2 cores). Each finished model is checkpointed, so rerunning the same
 # command resumes where an interrupted run stopped. llm-summary (~25 min more): make eval-summary.
-EVAL_MODELS := random,popularity,itemknn,llm-zeroshot,llm-lora,llm-apa-random,llm-apa,hybrid,sasrec
+EVAL_MODELS := random,popularity,itemknn,sasrec,llm-zeroshot,llm-lora,llm-apa,hybrid,llm-apa-random
 bench-unlearning: $(STAMP)
 	$(PY) -m streams.bench.unlearning --users 60 --shards 4 --max-samples 512 --epochs 1 \
 	  --out reports/bench-unlearning

@@ -23,7 +23,6 @@ version, so they keep their bytes and their sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from models.fingerprint import file_sha256
 
 __all__ = [
     "CURRENT",
@@ -76,14 +77,6 @@ def adapters_root(data_dir: Path) -> Path:
 
 def shard_file(shard: int) -> str:
     return f"shard-{shard}.safetensors"
-
-
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

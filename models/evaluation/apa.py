@@ -62,6 +62,7 @@ class AdapterRanker(Ranker):
         device: str = "cpu",
         progress: bool = False,
         item_vectors: Callable[[Mapping[str, ItemText]], Mapping[str, Any]] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.name = name  # type: ignore[misc]  # one class, three report rows
         self.model_dir = model_dir
@@ -70,6 +71,8 @@ class AdapterRanker(Ranker):
         self.device = device
         self.progress = progress
         self.item_vectors = item_vectors  # a run's shared embedding of the catalog (None: embed here)
+        # Finished shards survive a killed run (``models.training.adapter_cache``); None: no cache.
+        self.cache_dir = cache_dir
         self._scorer: Any = None
         self._items: Any = None
         self._info: dict[str, Any] = {}
@@ -81,8 +84,9 @@ class AdapterRanker(Ranker):
     def fit(self, data: FitData) -> None:
         from models.loading import load_causal_lm
         from models.scoring import Scorer
+        from models.training.adapter_cache import ShardAdapterCache
         from models.training.apa_scorer import AggregatedScorer
-        from models.training.trainer import train_set
+        from models.training.trainer import conditions, train_set
 
         self._items = data.dataset.items
         self._cache = {}
@@ -97,6 +101,12 @@ class AdapterRanker(Ranker):
             bar.set_postfix(loss=f"{loss:.3f}")
 
         vectors = None if self.item_vectors is None else self.item_vectors(data.dataset.items)
+        lora = self.config.lora
+        cache = (
+            None
+            if self.cache_dir is None
+            else ShardAdapterCache(self.cache_dir, self.model_dir, lora, conditions(lora.threads))
+        )
         trained = train_set(
             self.model_dir,
             users,
@@ -105,6 +115,7 @@ class AdapterRanker(Ranker):
             self.config,
             item_vectors=vectors,
             log_steps=step,
+            cache=cache,
         )
         bar.close()
         model, tokenizer = load_causal_lm(self.model_dir, device=self.device)
@@ -123,7 +134,9 @@ class AdapterRanker(Ranker):
             "shard_users": [len(s.user_keys) for s in trained.shards],
             "training_samples": sum(a.train_samples for a in trained.adapters),
             "validation_samples": len(trained.index.sample_ids),
-            "training_seconds": round(trained.seconds["train"], 1),
+            # What training the set cost, including shards a killed earlier run trained.
+            "training_seconds": round(sum(a.seconds for a in trained.adapters), 1),
+            "cached_shards": list(trained.cached),
             "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
             "shard_validation_auc": [a.validation_auc for a in trained.adapters],
             "best_epochs": [a.best_epoch for a in trained.adapters],

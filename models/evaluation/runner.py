@@ -150,6 +150,7 @@ def _adapter_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Rank
             config.device,
             config.progress,
             lms.item_vectors,
+            config.data_dir / "cache",
         ),
     )
 

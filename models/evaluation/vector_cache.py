@@ -21,21 +21,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from models.fingerprint import model_fingerprint
 from models.prompts import describe_item
 from models.types import ItemText
 
 __all__ = ["cache_path", "load_vectors", "save_vectors"]
 
 Vector = npt.NDArray[np.float64]
-_CHUNK = 1 << 20
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_path(
@@ -44,10 +36,8 @@ def cache_path(
     """``cache_dir/item-vectors-<hash>.npz`` for these weights, items and rendering."""
     import torch
 
-    weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
     key = {
-        "weights": [(p.name, _file_digest(p)) for p in weights],
-        "config": _file_digest(model_dir / "config.json") if (model_dir / "config.json").is_file() else "",
+        **model_fingerprint(model_dir),
         "torch": torch.__version__,
         "items": [(item.item_id, describe_item(item, max_title_chars)) for item in items],
     }

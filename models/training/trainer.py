@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from models.loading import load_causal_lm
 from models.scoring import Scorer
+from models.training.adapter_cache import ShardAdapterCache
 from models.training.aggregation import ValidationIndex, WeightRule
 from models.training.apa_scorer import AggregatedScorer
 from models.training.embeddings import ItemEmbedder, Vector
@@ -69,6 +70,7 @@ class TrainedSet:
     item_vectors: dict[str, Vector]
     seconds: dict[str, float]
     reused: tuple[int, ...] = ()  # shards whose published adapter was kept (same samples)
+    cached: tuple[int, ...] = ()  # shards whose adapter came from a ShardAdapterCache
 
     @property
     def scalings(self) -> list[float]:
@@ -187,6 +189,7 @@ def train_set(
     log_steps: Callable[[int, int, int, float], None] | None = None,
     keep: Mapping[int, KeptShard] | None = None,
     known_predictions: Mapping[tuple[int, str], float] | None = None,
+    cache: ShardAdapterCache | None = None,
 ) -> TrainedSet:
     """Train every shard of a new set. ``partitioner`` and ``item_vectors`` can be carried over
     from an earlier set (they depend on the catalog only), which keeps user assignments stable.
@@ -201,6 +204,10 @@ def train_set(
     on the same sample gives the same value, so only the retrained adapters' columns and the
     retrained shards' rows are scored again (a from-scratch rebuild computes the same numbers,
     which ``verify`` checks byte for byte).
+
+    ``cache`` (offline runs) returns a shard's adapter trained earlier, in this or a killed
+    process, on the same samples under the same model and recipe, and stores each newly trained
+    one: deterministic training makes a hit the same bytes a retrain would give.
 
     ``log_steps(shard, step, total, loss)`` reports training steps (for progress bars).
     """
@@ -217,13 +224,20 @@ def train_set(
     shards = build_shards(users, catalog, catalog_order, assignment, config)
     adapters: list[TrainedAdapter] = []
     reused: list[int] = []
+    cached: list[int] = []
     for shard in shards:
         if progress is not None:
             progress("train", shard.shard, len(shards))
+        digest = shard.content_digest()
         kept = (keep or {}).get(shard.shard)
-        if kept is not None and kept.content_digest == shard.content_digest():
+        if kept is not None and kept.content_digest == digest:
             adapters.append(kept.adapter)
             reused.append(shard.shard)
+            continue
+        hit = None if cache is None or not shard.train else cache.get(digest)
+        if hit is not None:
+            adapters.append(hit)
+            cached.append(shard.shard)
             continue
         model, tokenizer = load_causal_lm(model_dir)
         if not shard.train:
@@ -235,7 +249,9 @@ def train_set(
         adapters.append(
             train_adapter(model, tokenizer, shard.train, shard.validation, config.lora, progress=step_cb)
         )
-    seconds["train"] = sum(a.seconds for k, a in enumerate(adapters) if k not in reused)
+        if cache is not None:
+            cache.put(digest, adapters[-1])
+    seconds["train"] = sum(a.seconds for k, a in enumerate(adapters) if k not in reused and k not in cached)
     index_started = time.perf_counter()
     model, tokenizer = load_causal_lm(model_dir)
     empty_index = ValidationIndex(
@@ -260,7 +276,17 @@ def train_set(
     seconds["index"] = time.perf_counter() - index_started
     seconds["total"] = time.perf_counter() - started
     return TrainedSet(
-        config, partitioner, shards, adapters, index, rule, table, vectors, seconds, tuple(reused)
+        config,
+        partitioner,
+        shards,
+        adapters,
+        index,
+        rule,
+        table,
+        vectors,
+        seconds,
+        tuple(reused),
+        tuple(cached),
     )
 
 
