@@ -28,7 +28,7 @@ from streams.contracts import SCHEMA_VERSION, Deletion, DeletionStatus
 from streams.delivery import durably, micro_batches, send_and_wait, send_dead_letters, split_batch
 from streams.store import ShardsHolding
 
-__all__ = ["register", "handle_deletion"]
+__all__ = ["register", "handle_deletion", "handle_deletion_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,22 @@ async def handle_deletion(
     await _purge(runtime, topics, summaries, request)
 
 
+async def handle_deletion_batch(
+    runtime: Runtime, topics: Topics, summaries: Summaries | None, events: list[faust.EventT]
+) -> int:
+    """Validate a micro-batch of requests, dead-letter the malformed, handle the rest in order.
+
+    Deletions are idempotent by ``request_id``, so no offset bookkeeping is needed. Returns
+    the number of valid requests handled.
+    """
+    batch = split_batch((e.message for e in events), Deletion, {}, runtime.settings.max_event_bytes)
+    if batch.dead:
+        await durably("dead letters", partial(send_dead_letters, topics.dead_letters, batch.dead))
+    for accepted in batch.accepted:
+        await handle_deletion(runtime, topics, summaries, accepted.value)
+    return len(batch.accepted)
+
+
 async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, request: Deletion) -> None:
     if summaries is not None:
         # Keep the background summarizer off this user until the chain is rebuilt.
@@ -107,6 +123,8 @@ async def _purge(runtime: Runtime, topics: Topics, summaries: Summaries | None, 
         if request.item_ids is not None and summaries is not None and result.summaries_invalidated:
             detail += "; " + await _rebuild(summaries, request.user_id)
         metrics.DELETIONS.labels(stage="purged").inc()
+        if result.shards_dirtied:
+            metrics.DELETIONS.labels(stage="dirtied").inc()
         await send_and_wait(topics.deletion_status, request.user_id, _status(request, "purged", detail))
     finally:
         if summaries is not None:
@@ -141,12 +159,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, summaries: Summar
     @app.agent(topics.deletions, name="streamrec.deletions")
     async def deletions(stream: faust.StreamT) -> None:
         async for events in micro_batches(stream, 100, settings.batch_within_s):
-            # Deletions are idempotent by request_id, so no offset bookkeeping is needed.
-            batch = split_batch((e.message for e in events), Deletion, {}, settings.max_event_bytes)
-            if batch.dead:
-                await durably("dead letters", partial(send_dead_letters, topics.dead_letters, batch.dead))
-            for accepted in batch.accepted:
-                await handle_deletion(runtime, topics, summaries, accepted.value)
+            await handle_deletion_batch(runtime, topics, summaries, events)
 
     @app.task
     async def resume_unfinished_deletions() -> None:

@@ -15,11 +15,14 @@ Any change to a contract here needs a CHANGELOG entry.
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ID_FORBIDDEN_CATEGORIES",
+    "TEXT_FORBIDDEN_CATEGORIES",
     "SCHEMA_VERSION",
     "EVENT_TYPES",
     "Click",
@@ -37,8 +40,49 @@ SCHEMA_VERSION: Literal[1] = 1
 EventType = Literal["click", "view", "like", "dislike", "rating"]
 EVENT_TYPES: tuple[str, ...] = ("click", "view", "like", "dislike", "rating")
 
-# Ids are opaque strings. The bounds keep a hostile producer from storing megabyte "ids".
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+# Characters no id may contain (Unicode general categories): controls (Cc, which includes NUL,
+# DEL and C1), invisible format characters (Cf: zero-width joiners, bidi overrides that make
+# two different ids look the same in a log), surrogates (Cs), private use (Co), and the
+# line/paragraph separators (Zl, Zp) that split a log line.
+ID_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+# Single-line text (titles, categories) additionally may not break lines; descriptions may
+# contain tab, newline and carriage return, and no other control character.
+TEXT_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_TEXT_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def _forbidden(text: str, categories: frozenset[str], allowed: frozenset[str] = frozenset()) -> str | None:
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in categories:
+            return f"U+{ord(char):04X} ({unicodedata.category(char)})"
+    return None
+
+
+def _plain_id(value: str) -> str:
+    bad = _forbidden(value, ID_FORBIDDEN_CATEGORIES)
+    if bad is not None:
+        raise ValueError(f"ids may not contain control, format, surrogate or separator characters: {bad}")
+    return value
+
+
+def _single_line(value: str) -> str:
+    bad = _forbidden(value, TEXT_FORBIDDEN_CATEGORIES)
+    if bad is not None:
+        raise ValueError(f"single-line text may not contain control or line-separator characters: {bad}")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    bad = _forbidden(value, TEXT_FORBIDDEN_CATEGORIES, _TEXT_ALLOWED_CONTROLS)
+    if bad is not None:
+        raise ValueError(f"text may not contain control characters other than tab and newlines: {bad}")
+    return value
+
+
+# Ids are opaque strings, compared code point by code point (no normalization). The bounds
+# keep a hostile producer from storing megabyte "ids"; the alphabet is everything printable
+# (any script, spaces, emoji) minus ID_FORBIDDEN_CATEGORIES.
+Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_plain_id)]
 EpochMs = Annotated[int, Field(ge=0, le=32_503_680_000_000)]  # up to year 3000
 
 
@@ -72,6 +116,8 @@ class Click(_Contract):
         if isinstance(value, bool):
             raise ValueError("rating must be a number, not a boolean")
         if isinstance(value, int):
+            if abs(value) > 2**53:  # float(10**400) raises OverflowError, not a ValueError
+                raise ValueError("rating must be a finite number in [0, 10]")
             return float(value)
         return value
 
@@ -93,9 +139,11 @@ class Item(_Contract):
     """A catalog upsert. Topic ``items``, key ``item_id``. The newest value wins."""
 
     item_id: Id
-    title: Annotated[str, Field(min_length=1, max_length=1_000)]
-    description: Annotated[str, Field(max_length=10_000)] | None = None
-    categories: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=64)] = []
+    title: Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_single_line)]
+    description: Annotated[str, Field(max_length=10_000), AfterValidator(_multi_line)] | None = None
+    categories: Annotated[
+        list[Annotated[str, Field(max_length=200), AfterValidator(_single_line)]], Field(max_length=64)
+    ] = []
     attributes: dict[str, Any] = {}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,9 +19,22 @@ from pydantic import BaseModel, ValidationError
 from streams.contracts.events import SCHEMA_VERSION, Click, DeadLetter
 from streams.exceptions import InvalidEvent
 
-__all__ = ["parse_event", "derive_event_id", "dead_letter_for", "DEFAULT_MAX_BYTES"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_DEPTH",
+    "check_json_values",
+    "dead_letter_for",
+    "derive_event_id",
+    "parse_event",
+]
 
 DEFAULT_MAX_BYTES = 64 * 1024  # a click is ~200 bytes; anything this large is abuse or a bug
+MAX_REASON_CHARS = 1_000  # a reason quotes little of the input; the value itself is kept whole
+MAX_DEPTH = 16  # an event is 2 levels deep; item attributes may nest a little
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ContractT = TypeVar("ContractT", bound=BaseModel)
 
@@ -40,11 +54,18 @@ def parse_event(
     try:
         # Decode explicitly: json.loads(bytes) would also accept UTF-16/32. RecursionError and
         # ValueError cover hostile nesting and over-long integer literals.
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
+    except _Malformed as exc:
+        raise InvalidEvent(str(exc)) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidEvent(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise InvalidEvent(f"not a JSON object: got {type(data).__name__}")
+    problem = check_json_values(data)
+    if problem is not None:
+        raise InvalidEvent(problem)
     version = data.get("schema_version")
     if "schema_version" not in data:
         raise InvalidEvent("missing field: schema_version")
@@ -54,6 +75,68 @@ def parse_event(
         return contract.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from None
+
+
+class _Malformed(ValueError):
+    """JSON that Python's parser accepts but the contract's wire format does not."""
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN, Infinity and -Infinity; RFC 8259 does not, DuckDB's JSON type
+    # and most consumers would fail on them later, and NaN != NaN breaks "read back unchanged".
+    raise _Malformed(f"not JSON: {name} is not a JSON value (RFC 8259)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on duplicate keys (first or last wins): a value that one consumer reads
+    # as user "a" and another as user "b" is rejected rather than guessed at.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Malformed(f"duplicate key: {key[:64]!r}")
+        out[key] = value
+    return out
+
+
+def check_json_values(data: Any) -> str | None:
+    """The wire limits every parsed value obeys, or the first violation as a reason.
+
+    * nesting at most ``MAX_DEPTH`` levels (the 64 KiB size cap alone still allows thousands);
+    * integers within signed 64 bits (DuckDB ``BIGINT``, Java and JavaScript consumers);
+    * strings and keys without NUL or lone surrogates (``"\\ud800"`` is valid JSON text but not
+      Unicode: DuckDB and Arrow cannot store it, and UTF-8 cannot encode it).
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            if isinstance(value, dict):
+                for key in value:
+                    problem = _string_problem(key)
+                    if problem is not None:
+                        return f"{problem} in a key"
+                stack.extend((v, depth + 1) for v in value.values())
+            else:
+                stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return "integer outside the signed 64-bit range"
+        elif isinstance(value, str):
+            problem = _string_problem(value)
+            if problem is not None:
+                return f"{problem} in a string"
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "NUL character"
+    if _SURROGATE.search(text):
+        return "lone surrogate (not Unicode)"
+    return None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -96,16 +179,19 @@ def dead_letter_for(
     try:
         value, encoding = value_bytes.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
+        value, encoding = "", "base64"
+    if encoding == "base64" or "\x00" in value:
+        # A dead letter must itself pass the wire checks (no NUL in strings): base64 then.
         value, encoding = base64.b64encode(value_bytes).decode("ascii"), "base64"
     key_text: str | None = None
     if key is not None:
-        key_text = key.decode("utf-8", errors="backslashreplace")
+        key_text = key.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
     return DeadLetter(
         schema_version=SCHEMA_VERSION,
         source_topic=source_topic,
         partition=partition,
         offset=offset,
-        error=error,
+        error=error[:MAX_REASON_CHARS],
         value=value,
         value_encoding=encoding,  # type: ignore[arg-type]
         key=key_text,

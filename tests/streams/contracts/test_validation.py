@@ -164,13 +164,27 @@ def test_rating_event_without_rating() -> None:
     assert "requires" in reason
 
 
-@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"10.5", b"-1", b"11"])
-def test_rating_must_be_finite_and_in_range(literal: bytes) -> None:
-    """Python's json accepts NaN/Infinity; the contract still rejects them, and [0, 10] bounds."""
-    raw = b'{"schema_version": 1, "user_id": "u", "item_id": "i", "event_type": "rating", "rating": '
-    reason = reject(raw + literal + b"}")
+RATING_EVENT = b'{"schema_version": 1, "user_id": "u", "item_id": "i", "event_type": "rating", "rating": '
+
+
+@pytest.mark.parametrize("literal", [b"10.5", b"-1", b"11", str(2**60).encode(), b"1e400"])
+def test_rating_must_be_in_range(literal: bytes) -> None:
+    """[0, 10] bounds; an integer too large for a float is a range error, not an OverflowError."""
+    reason = reject(RATING_EVENT + literal + b"}")
     assert "invalid field 'rating'" in reason
     assert "[0, 10]" in reason
+
+
+@pytest.mark.parametrize("literal", [str(2**63).encode(), str(-(2**63) - 1).encode(), b"1" + b"0" * 400])
+def test_integers_beyond_64_bits_are_rejected(literal: bytes) -> None:
+    assert reject(RATING_EVENT + literal + b"}") == "integer outside the signed 64-bit range"
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_literals_are_not_json(literal: bytes) -> None:
+    """Python's json accepts NaN/Infinity; RFC 8259 (and DuckDB's JSON) does not."""
+    reason = reject(RATING_EVENT + literal + b"}")
+    assert reason == f"not JSON: {literal.decode()} is not a JSON value (RFC 8259)"
 
 
 @pytest.mark.parametrize("rating", [0, 10, 0.5, 9.99])
@@ -200,7 +214,7 @@ def test_negative_ts() -> None:
 def test_lone_surrogate_in_id_is_rejected() -> None:
     """An escaped lone surrogate cannot be stored as UTF-8 later, so it is rejected now."""
     raw = b'{"schema_version": 1, "user_id": "\\ud800", "item_id": "i", "event_type": "click"}'
-    assert "invalid field 'user_id'" in reject(raw)
+    assert reject(raw) == "lone surrogate (not Unicode) in a string"
 
 
 # -- acceptance ----------------------------------------------------------------------------------
@@ -371,3 +385,56 @@ def test_dead_letter_round_trips_through_json() -> None:
     letter = dead_letter_for(source_topic="clicks", partition=1, offset=2, error="e", raw=b"\x80", key=None)
     again = type(letter).model_validate_json(letter.model_dump_json())
     assert again == letter
+
+
+# -- the id alphabet and text rules (README, "Event contracts") ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    [
+        "u\u0007",
+        "u\u007f",
+        "u\u0085",
+        "\u202eevil",
+        "zero\u200bwidth",
+        "line\u2028sep",
+        "para\u2029",
+        "\ue000",
+    ],
+)
+def test_ids_reject_control_format_private_and_separator_characters(user_id: str) -> None:
+    reason = reject(click_with(user_id=user_id))
+    assert reason.startswith("invalid field 'user_id'")
+    assert f"U+{ord(next(c for c in user_id if not c.isalnum())):04X}" in reason
+
+
+@pytest.mark.parametrize("user_id", ["alice", "user 42", "Zoë", "用户", "🎬🍿", "a/b:c@d", "x" * 256])
+def test_ids_accept_any_printable_text(user_id: str) -> None:
+    assert parse_event(click_with(user_id=user_id), Click).user_id == user_id
+
+
+def item(**changes: Any) -> bytes:
+    return encode({"schema_version": 1, "item_id": "i1", "title": "Heat (1995)", **changes})
+
+
+@pytest.mark.parametrize("title", ["two\nlines", "tab\there", "bell\u0007", "sep\u2028"])
+def test_titles_and_categories_are_single_line(title: str) -> None:
+    assert reject(item(title=title), Item).startswith("invalid field 'title'")
+    assert reject(item(categories=[title]), Item).startswith("invalid field 'categories.0'")
+
+
+def test_descriptions_keep_tabs_and_newlines_but_no_other_controls() -> None:
+    text = "Line one.\n\tLine two.\r\n"
+    assert parse_event(item(description=text), Item).description == text
+    assert reject(item(description="esc\u001b[31m"), Item).startswith("invalid field 'description'")
+
+
+def test_dead_letter_of_a_record_with_nul_is_base64() -> None:
+    """A dead letter must pass the wire checks itself, so NUL-bearing values go as base64."""
+    raw = b'{"a": "\x00"}'
+    letter = dead_letter_for(source_topic="clicks", partition=0, offset=1, error="x", raw=raw, key=b"k\x00")
+    assert letter.value_encoding == "base64"
+    assert base64.b64decode(letter.value) == raw
+    assert letter.key == "k\\x00"
+    assert parse_event(letter.model_dump_json().encode(), type(letter)) == letter
