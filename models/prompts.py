@@ -9,16 +9,19 @@ is the full prompt, which ends exactly where the model should answer "Yes" or "N
 scorer runs the context once and reuses its KV cache for every candidate, so nothing that
 depends on the candidate may appear in the context.
 
-User-supplied text (titles, categories, summaries) is collapsed onto one line so that it
-cannot forge a "### Response:" header. The rendering helpers (``describe_interaction`` and
-its parts) are public because ``models.summary_prompts`` renders history the same way: one
-rendering means the summarizer and the scorer describe an interaction identically.
+User-supplied text (titles, categories, summaries) goes through ``models.untrusted.sanitize``:
+collapsed onto one line so that it cannot forge a "### Response:" header, stripped of
+instruction-like sentences and control characters, quotes escaped, lengths capped. The
+rendering helpers (``describe_interaction`` and its parts) are public because
+``models.summary_prompts`` renders history the same way: one rendering means the summarizer
+and the scorer describe an interaction identically.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.types import HistoryEntry, ItemText
+from models.untrusted import sanitize
 
 __all__ = [
     "PromptConfig",
@@ -43,8 +46,13 @@ class PromptConfig:
 
     max_recent: int = 10  # newest interactions kept; TALLRec used 10
     max_title_chars: int = 120  # long news titles add tokens but little signal
+    # Candidate text through models.untrusted.sanitize. False renders it the pre-#12 way
+    # (one line, truncated), which only the injection benchmark uses, to measure the defence.
+    sanitize: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.sanitize, bool):
+            raise ValueError(f"PromptConfig.sanitize must be a bool, got {self.sanitize!r}")
         for name in ("max_recent", "max_title_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -67,10 +75,21 @@ def truncate(text: str, max_chars: int) -> str:
     return text[: max(max_chars - 3, 1)].rstrip() + "..."
 
 
-def describe_item(item: ItemText, max_title_chars: int) -> str:
-    """``"Title" (Cat1, Cat2)``: the quoted, truncated title and its non-empty categories."""
-    title = truncate(one_line(item.title), max_title_chars)
-    categories = [c for c in (one_line(c) for c in item.categories) if c]
+MAX_CATEGORIES = 10  # MovieLens has at most 10 genres per movie
+MAX_CATEGORY_CHARS = 40  # its longest genre is "(no genres listed)", 18 characters
+
+
+def describe_item(item: ItemText, max_title_chars: int, sanitized: bool = True) -> str:
+    """``"Title" (Cat1, Cat2)``: the quoted, truncated title and its non-empty categories.
+
+    Both are untrusted text: ``models.untrusted.sanitize`` removes control characters, forged
+    prompt structure and instruction-like sentences and escapes the quotes before the caps
+    (``sanitized=False``: only collapsed onto one line, for measuring the defence).
+    """
+    clean = sanitize if sanitized else one_line
+    title = truncate(clean(item.title), max_title_chars)
+    categories = [c for c in (truncate(clean(c), MAX_CATEGORY_CHARS) for c in item.categories) if c]
+    categories = categories[:MAX_CATEGORIES]
     if categories:
         return f'"{title}" ({", ".join(categories)})'
     return f'"{title}"'
@@ -107,7 +126,7 @@ def build_context(
     """
     lines = ["### Instruction:", INSTRUCTION, "", "### Input:"]
     if summary is not None:
-        lines.append(f"User preference summary: {one_line(summary)}")
+        lines.append(f"User preference summary: {sanitize(summary)}")
     recent = list(history)[-config.max_recent :]
     if recent:
         lines.append("Recent interactions (oldest first):")
@@ -120,4 +139,4 @@ def build_context(
 
 def build_candidate(item: ItemText, config: PromptConfig = PromptConfig()) -> str:
     """Render the candidate-dependent suffix, ending where the model answers Yes or No."""
-    return f"Target item: {describe_item(item, config.max_title_chars)}\n\n### Response:\n"
+    return f"Target item: {describe_item(item, config.max_title_chars, config.sanitize)}\n\n### Response:\n"

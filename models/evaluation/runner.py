@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from models.summarizer import Summarizer
     from models.types import ItemText
 
-__all__ = ["compare_models", "load_dataset", "make_ranker", "run_evaluation"]
+__all__ = [
+    "LanguageModels",
+    "Prepared",
+    "compare_models",
+    "load_dataset",
+    "make_ranker",
+    "prepare",
+    "run_evaluation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ def load_dataset(config: EvalConfig) -> Dataset:
     return load_mind(config.data, seed=config.seed)
 
 
-class _LanguageModels:
+class LanguageModels:
     """Loads the scoring and summarizing LMs once, on first use, and shares weights when the
     same directory serves both (the default: one SmolLM2 for everything, as in serving)."""
 
@@ -122,7 +130,7 @@ class _LanguageModels:
         return self._summarizer
 
 
-def _adapter_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Ranker:
+def _adapter_ranker(name: str, config: EvalConfig, lms: LanguageModels) -> Ranker:
     """``llm-lora``, ``llm-apa``, ``llm-apa-random``; ``hybrid`` shares the run's ``llm-apa``."""
     from models.evaluation.apa import AdapterRanker, HybridRanker
     from models.prompts import PromptConfig
@@ -155,7 +163,7 @@ def _adapter_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Rank
     )
 
 
-def make_ranker(name: str, config: EvalConfig, lms: _LanguageModels) -> Ranker:
+def make_ranker(name: str, config: EvalConfig, lms: LanguageModels) -> Ranker:
     from models.prompts import PromptConfig
 
     if name in ADAPTER_MODELS:
@@ -234,11 +242,20 @@ def compare_models(
     return out
 
 
-def run_evaluation(config: EvalConfig) -> dict[str, Any]:
-    """Run the whole protocol and write the report files into ``config.out``; returns report.json."""
-    from models.evaluation.report import write_report
+@dataclass(frozen=True)
+class Prepared:
+    """The evaluated users' targets and the leakage-free fit data of one configuration."""
 
-    started = time.perf_counter()
+    dataset: Dataset
+    digests: dict[str, str]
+    eligible: list[str]  # users with a test target
+    targets: list[Target]  # the sampled users' targets, every split
+    data: FitData
+
+
+def prepare(config: EvalConfig) -> Prepared:
+    """Load, split and sample exactly as ``run_evaluation`` does (benchmarks reuse it, so they
+    measure on the evaluation's own users and fit the same adapters)."""
     dataset = load_dataset(config)
     digests = file_digests(dataset.sources)
     all_targets = (
@@ -254,15 +271,31 @@ def run_evaluation(config: EvalConfig) -> dict[str, Any]:
     data = FitData(
         dataset, FitData.cutoffs_from(all_targets), [t for t in targets if t.split == "validation"]
     )
+    return Prepared(dataset, digests, eligible, targets, data)
+
+
+def run_evaluation(config: EvalConfig) -> dict[str, Any]:
+    """Run the whole protocol and write the report files into ``config.out``; returns report.json."""
+    from models.evaluation.report import write_report
+
+    started = time.perf_counter()
+    prepared = prepare(config)
+    dataset, digests, eligible, targets, data = (
+        prepared.dataset,
+        prepared.digests,
+        prepared.eligible,
+        prepared.targets,
+        prepared.data,
+    )
     log.info(
         "%s: %d eligible users, evaluating %d (%d targets)",
         dataset.name,
         len(eligible),
-        len(chosen),
+        len({t.user_id for t in targets}),
         len(targets),
     )
 
-    lms = _LanguageModels(config)
+    lms = LanguageModels(config)
     results: list[ModelResult] = []
     print_ = fingerprint(config, digests, targets)
     for name in config.models:
