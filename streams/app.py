@@ -21,6 +21,7 @@ from streams.agents import (
     summarize,
     unlearning,
 )
+from streams.kafka_security import faust_credentials
 from streams.settings import Settings
 from streams.store import AsyncStore
 
@@ -32,6 +33,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     app = faust.App(
         settings.app_id,
         broker=f"{transport.SCHEME}://{settings.bootstrap}",
+        # SASL/TLS for the consumer, the producer and topic creation, from the same
+        # KafkaSecurity the confluent-kafka tools use (streams.kafka_security).
+        broker_credentials=faust_credentials(settings.kafka_security),
         store="memory://",  # state lives in DuckDB, not in Faust tables
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.partitions,

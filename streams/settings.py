@@ -13,7 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings", "env_float", "env_int"]
+from streams.kafka_security import (
+    ENV_SASL_MECHANISM,
+    ENV_SASL_PASSWORD,
+    ENV_SASL_USERNAME,
+    ENV_SECURITY_PROTOCOL,
+    ENV_SSL_CA_LOCATION,
+    ENV_SSL_CERTIFICATE_LOCATION,
+    ENV_SSL_CHECK_HOSTNAME,
+    ENV_SSL_KEY_LOCATION,
+    ENV_SSL_KEY_PASSWORD,
+    PLAINTEXT,
+    KafkaSecurity,
+)
+
+__all__ = ["Settings", "env_bool", "env_float", "env_int", "env_secret", "kafka_security_from_env"]
 
 
 def env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -38,6 +52,60 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """``env[name]`` as a bool (true/false, 1/0, yes/no, on/off; unset or empty: ``default``)."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def env_secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from ``env[name]`` or from the file named by ``env[name + "_FILE"]``.
+
+    The file form is how Kubernetes and Docker mount secrets without putting them in the
+    process environment. One trailing newline is dropped (``echo pw > file`` adds one). The
+    error never contains the secret, only the variable names.
+    """
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if value is not None and path is not None:
+        raise ValueError(f"set {name} or {name}_FILE, not both")
+    if path is None:
+        return value
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{name}_FILE: cannot read {path!r} ({exc.strerror})") from None
+    return text.removesuffix("\n").removesuffix("\r") or None
+
+
+def _env_path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name) or None
+    return Path(raw) if raw else None
+
+
+def kafka_security_from_env(env: Mapping[str, str]) -> KafkaSecurity:
+    """The ``KAFKA_*`` SASL/TLS variables (see ``streams.kafka_security`` and deploy/README.md)."""
+    mechanism = env.get(ENV_SASL_MECHANISM) or None
+    return KafkaSecurity(
+        # Kafka's own tools accept either case; normalise so "sasl_ssl" is not an error.
+        protocol=(env.get(ENV_SECURITY_PROTOCOL) or "PLAINTEXT").strip().upper(),
+        sasl_mechanism=mechanism.strip().upper() if mechanism else None,
+        sasl_username=env.get(ENV_SASL_USERNAME) or None,
+        sasl_password=env_secret(env, ENV_SASL_PASSWORD),
+        ssl_ca_location=_env_path(env, ENV_SSL_CA_LOCATION),
+        ssl_certificate_location=_env_path(env, ENV_SSL_CERTIFICATE_LOCATION),
+        ssl_key_location=_env_path(env, ENV_SSL_KEY_LOCATION),
+        ssl_key_password=env_secret(env, ENV_SSL_KEY_PASSWORD),
+        ssl_check_hostname=env_bool(env, ENV_SSL_CHECK_HOSTNAME, True),
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration. Build it with :meth:`from_env`; override fields with ``replace``."""
@@ -47,6 +115,8 @@ class Settings:
     app_id: str = "streamrec"
     # Kafka. None means "start the embedded Tansu broker on broker_host:broker_port".
     bootstrap_servers: str | None = None
+    # SASL/TLS of every Kafka client (the worker's Faust app and the confluent-kafka CLI tools).
+    kafka_security: KafkaSecurity = PLAINTEXT
     broker_host: str = "127.0.0.1"
     broker_port: int = 9092
     partitions: int = 4  # per topic; the unit of consumer parallelism
@@ -149,15 +219,22 @@ class Settings:
             raise ValueError(f"`score_retries` must be >= 0, got {self.score_retries}")
         if self.log_level not in {"crit", "error", "warn", "info", "debug"}:
             raise ValueError(f"`log_level` must be one of crit/error/warn/info/debug, got {self.log_level!r}")
+        if self.bootstrap_servers is None and self.kafka_security.protocol != "PLAINTEXT":
+            raise ValueError(
+                f"{ENV_SECURITY_PROTOCOL}={self.kafka_security.protocol} needs KAFKA_BOOTSTRAP_SERVERS: "
+                "the embedded Tansu broker speaks PLAINTEXT only"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``KAFKA_BOOTSTRAP_SERVERS``, ``TRITON_URL`` and ``STREAMREC_*`` variables."""
+        """Read ``KAFKA_BOOTSTRAP_SERVERS``, the ``KAFKA_*`` security variables, ``TRITON_URL``
+        and ``STREAMREC_*`` variables."""
         env = os.environ if env is None else env
         model_path = env.get("STREAMREC_MODEL_PATH") or None
         return cls(
             app_id=env.get("STREAMREC_APP_ID") or "streamrec",
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            kafka_security=kafka_security_from_env(env),
             broker_port=env_int(env, "STREAMREC_BROKER_PORT", 9092),
             partitions=env_int(env, "STREAMREC_PARTITIONS", 4),
             replication_factor=env_int(env, "STREAMREC_REPLICATION_FACTOR", 1),

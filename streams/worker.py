@@ -30,7 +30,9 @@ _LOG_LEVELS = {"crit": "critical", "error": "error", "warn": "warning", "info": 
 def run_worker(settings: Settings) -> None:
     """Block until the worker is stopped by SIGINT/SIGTERM."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings.bootstrap, settings.partitions, settings.replication_factor)
+    ensure_topics(
+        settings.bootstrap, settings.partitions, settings.replication_factor, security=settings.kafka_security
+    )
     _drop_stale_offsets(settings)
     app, runtime = create_app(settings)
     worker = faust.Worker(app, loglevel=_LOG_LEVELS[settings.log_level], quiet=True)
@@ -47,7 +49,8 @@ def _drop_stale_offsets(settings: Settings) -> None:
     store = Store(settings.database_path)
     try:
         for topic in (CLICKS, ITEMS):
-            stale = store.ingest.reset_stale_offsets(topic, end_offsets(settings.bootstrap, topic))
+            ends = end_offsets(settings.bootstrap, topic, security=settings.kafka_security)
+            stale = store.ingest.reset_stale_offsets(topic, ends)
             if stale:
                 log.warning("topic %s was recreated; re-reading partitions %s from the start", topic, stale)
     finally:

@@ -32,6 +32,7 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "ground": (
         "streams",
         "streams.settings",
+        "streams.kafka_security",
         "streams.exceptions",
         "streams.metrics",
         "streams.worker_client",

@@ -5,8 +5,10 @@
 * ``deletions``: "forget me" requests -> ledger -> purge -> ``deletion-status``;
 * ``recommend``: pending users -> candidates -> Triton scores -> ``recommendations``;
 * ``summarize``: live recurrent preference summaries; ``backfill``: backfill jobs;
-* ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries);
-* ``unlearning``: the trainer's endpoints (snapshots, dirty shards, retrains) and audits.
+* ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries) and
+  the timer behind the consumer-lag gauge (``lag``);
+* ``unlearning``: the trainer's endpoints (snapshots, dirty shards, retrains) and audits; the
+  retrain metrics it counts from the trainer's reports (``retrain_metrics``).
 
 ``streams.app`` wires them; each module's ``register`` adds its agents to a ``faust.App``.
 Import from here: ``from streams.agents import Runtime, clicks``.

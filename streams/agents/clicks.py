@@ -38,7 +38,7 @@ async def handle_click_batch(
     applied = await runtime.offsets_for(CLICKS)
     batch = split_batch((event.message for event in events), Click, applied, runtime.settings.max_event_bytes)
     if batch.dead:
-        letters = batch.dead
+        letters = await runtime.pseudonymous(batch.dead)  # clicks are keyed by user id
         await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))
     if not batch.next_offsets:
         return None
@@ -68,6 +68,7 @@ async def handle_click_batch(
     metrics.EVENTS_BLOCKED.inc(result.blocked)
     metrics.EVENTS_DUPLICATE.inc(result.duplicates + batch.skipped)
     metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.INGEST_BATCH_EVENTS.observe(len(events))
     log.debug(
         "clicks batch: %d records, %d stored, %d blocked, %d duplicate, %d dead, offsets %s",
         len(events),

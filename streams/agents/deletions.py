@@ -81,7 +81,8 @@ async def handle_deletion_batch(
     """
     batch = split_batch((e.message for e in events), Deletion, {}, runtime.settings.max_event_bytes)
     if batch.dead:
-        await durably("dead letters", partial(send_dead_letters, topics.dead_letters, batch.dead))
+        letters = await runtime.pseudonymous(batch.dead)  # deletions are keyed by user id
+        await durably("dead letters", partial(send_dead_letters, topics.dead_letters, letters))
     for accepted in batch.accepted:
         await handle_deletion(runtime, topics, summaries, accepted.value)
     return len(batch.accepted)

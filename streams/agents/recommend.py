@@ -36,7 +36,7 @@ from serving.client import RecommenderClient, ScoreRequest, ScoreResult
 from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
-from streams.agents.served_set import ServedSetGuard
+from streams.agents.served_set import ServedSetGuard, adapter_set_number
 from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
 from streams.delivery import send_and_wait
 from streams.store import Candidate, Lane, PendingRecommendation, Store
@@ -168,9 +168,13 @@ class Recommender:
                 return None  # unprovable: the popularity fallback uses no adapter
             now = await store.run(lambda s: s.dirty.excluded())
             metrics.DIRTY_SHARDS.set(len(now))
+            number = adapter_set_number(version)
+            if number is not None:
+                metrics.ADAPTER_SET_VERSION.set(number)
             used = {k for result in results for k, w in enumerate(result.shard_weights) if w > 0}
             if not used & now:
-                await store.run(partial(_log_served, version=version))  # the audit's last step
+                served = await store.run(partial(_log_served, version=version))  # the audit's last step
+                metrics.DELETIONS.labels(stage="served").inc(served)
                 return results
             log.info("a shard was marked dirty while scoring; scoring again without it")
             excluded = now
@@ -279,8 +283,11 @@ class Recommender:
         return lane, (live if lane == "live" else backfill if lane == "backfill" else [])
 
     async def observe_queue(self) -> None:
+        """The queue gauges, and the dirty shards (so they are right from start-up, not only
+        from the first Triton answer), in one store call before each scoring call."""
         lag_ms = int(self.runtime.settings.live_lag_s * 1000)
-        stats = await self.runtime.store.run(lambda s: s.pending.stats(lag_ms))
+        stats, dirty = await self.runtime.store.run(lambda s: (s.pending.stats(lag_ms), s.dirty.excluded()))
+        metrics.DIRTY_SHARDS.set(len(dirty))
         metrics.PENDING_USERS.set(sum(lane.users for lane in stats.values()))
         for lane, figures in stats.items():
             metrics.PENDING_LANE_USERS.labels(lane=lane).set(figures.users)

@@ -12,9 +12,17 @@ from dataclasses import dataclass, field
 
 import faust
 
-from streams.contracts import CLICKS, DEAD_LETTERS, DELETION_STATUS, DELETIONS, ITEMS, RECOMMENDATIONS
+from streams.contracts import (
+    CLICKS,
+    DEAD_LETTERS,
+    DELETION_STATUS,
+    DELETIONS,
+    ITEMS,
+    RECOMMENDATIONS,
+    DeadLetter,
+)
 from streams.settings import Settings
-from streams.store import AsyncStore
+from streams.store import AsyncStore, Store
 
 __all__ = ["Runtime", "Topics", "declare_topics"]
 
@@ -68,6 +76,24 @@ class Runtime:
         if topic not in self.applied_offsets:
             self.applied_offsets[topic] = await self.store.run(lambda s: s.ingest.committed_offsets(topic))
         return self.applied_offsets[topic]
+
+    async def pseudonymous(self, letters: list[DeadLetter]) -> list[DeadLetter]:
+        """Dead letters of a user-keyed topic with the salted user key in place of the raw key.
+
+        The record value stays raw (it is the evidence a producer needs), but nothing else in a
+        dead letter may repeat a user id: ``key`` becomes ``Store.user_key`` of it, the same
+        pseudonym a ``retrained`` deletion status carries.
+        """
+
+        def salt(store: Store) -> list[DeadLetter]:
+            return [
+                letter
+                if letter.key is None
+                else letter.model_copy(update={"key": store.user_key(letter.key)})
+                for letter in letters
+            ]
+
+        return await self.store.run(salt)
 
     def wake_recommender(self) -> None:
         self.recommend_wakeup.set()

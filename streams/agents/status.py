@@ -2,22 +2,29 @@
 
 Served by Faust's own web server. The worker is the only process allowed to open the DuckDB
 file while it runs, so anything that wants to look at the state (``streamrec status``, the
-supervisor's readiness check, dashboards) asks the worker instead of opening the file.
+supervisor's readiness check, dashboards) asks the worker instead of opening the file. A timer
+keeps the one gauge no agent owns fresh for ``/metrics``: the consumer lag per partition
+(``streams.agents.lag``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
+from faust.exceptions import NotReady
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.agents import lag
 from streams.agents.backfill import Backfills
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import CLICKS, ITEMS
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfills | None) -> None:
@@ -95,6 +102,20 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, backfills: Backfi
         async def get(self, request: Request, user_id: str) -> Response:
             rows = await runtime.store.run(lambda s: s.summaries.chain(user_id))
             return self.json([row.__dict__ for row in rows])
+
+    lag_shown: set[tuple[str, str]] = set()
+
+    @app.timer(interval=lag.INTERVAL_S)
+    async def consumer_lag() -> None:
+        """Refresh ``streamrec_consumer_lag_records`` from what the consumer holds in memory."""
+        nonlocal lag_shown
+        consumer = app.consumer
+        try:
+            lag_shown = lag.observe_lag(
+                consumer, getattr(consumer, "_committed_offset", {}), runtime.applied_offsets, lag_shown
+            )
+        except (NotReady, AssertionError) as exc:  # not started yet, or mid-rebalance: next tick
+            log.debug("consumer lag not available yet: %r", exc)
 
     @app.page("/metrics/")
     async def prometheus(web: View, request: Request) -> Response:

@@ -11,6 +11,9 @@ each step that touches the store is an endpoint here:
   status per finished request. The high water is read from the set on disk, not taken from the
   caller, so a confused trainer cannot clear a mark its set does not cover. Idempotent: the
   trainer repeats the call until it is answered.
+* ``POST /adapters/retrain-failed/ {"kind": "deletion"|"refresh", "error": "..."}``: a run
+  raised before publishing; counted in ``streamrec_retrains_total{outcome="failed"}``
+  (``streams.agents.retrain_metrics``, which also counts the published runs above).
 * ``GET /deletions/{request_id}/audit/``: a request's ledger row and audit trail.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict
@@ -28,12 +32,15 @@ from faust.web import Request, Response, View
 
 from serving.adapters import read_manifest
 from streams import metrics
+from streams.agents.retrain_metrics import RetrainReports, observe_failed, retrain_kind
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import SCHEMA_VERSION, DeletionStatus
 from streams.delivery import send_and_wait
 from streams.store import DataCut, Store
 
 __all__ = ["register", "retrained_detail"]
+
+log = logging.getLogger(__name__)
 
 
 def retrained_detail(detail: dict[str, Any]) -> str:
@@ -55,6 +62,8 @@ def retrained_detail(detail: dict[str, Any]) -> str:
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    reports = RetrainReports()  # the retrain metrics, once per published set version
+
     @app.page("/adapters/snapshot/")
     class ExportSnapshot(View):
         """POST: export the training data for a trainer (adapters).
@@ -128,9 +137,24 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
                     at=int(time.time() * 1000),
                 )
                 await send_and_wait(topics.deletion_status, user_key, status)
-            metrics.DELETIONS.labels(stage="retrained").inc(len(done))
+            reports.published(version, detail, len(done))
             answer = {"version": version, "cleared_through": through, "requests": [r for r, _ in done]}
             return self.json(answer)
+
+    @app.page("/adapters/retrain-failed/")
+    class RetrainFailed(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                payload = json.loads(await request.read())
+                asked, error = payload.get("kind"), str(payload.get("error", ""))[:200]
+            except (ValueError, TypeError, AttributeError) as exc:
+                return self.json({"error": f"bad body: {exc}"}, status=400)
+            kind = retrain_kind(asked)
+            if kind is None:
+                return self.json({"error": f"kind must be deletion or refresh, got {asked!r}"}, status=400)
+            observe_failed(kind)
+            log.warning("the trainer reports a failed %s run: %s", kind, error)
+            return self.json({"counted": kind})
 
     @app.page("/deletions/{request_id}/audit/")
     async def audit(web: View, request: Request, request_id: str) -> Response:

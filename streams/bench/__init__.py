@@ -6,7 +6,9 @@
   at sustained loads and a burst, with and without summaries, with peak memory.
 * ``python -m streams.bench.unlearning``: forgetting one user against full retrains.
 * ``python -m streams.bench.readme``: the README's benchmark block, regenerated from the reports.
+* ``python -m streams.bench.dashboard``: a dashboard-like PNG of a running stack, drawn with
+  matplotlib from its ``/metrics`` scrapes (``streams.bench.scrapes``: rates and quantiles).
 * ``streams.bench.probes``: peak RSS and the worker's stage timings, shared by the above.
 """
 
-__all__ = ["ingest", "latency", "probes", "readme", "unlearning"]
+__all__ = ["dashboard", "ingest", "latency", "probes", "readme", "scrapes", "unlearning"]

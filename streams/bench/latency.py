@@ -43,6 +43,7 @@ from confluent_kafka import Consumer
 from streams.bench.probes import STAGES, peak_rss_mb, stage_means, tree_peak_rss_mb
 from streams.contracts import CLICKS, ITEMS, RECOMMENDATIONS, SCHEMA_VERSION, Click
 from streams.kafka import ContractProducer, ensure_topics
+from streams.kafka_security import PLAINTEXT, KafkaSecurity, librdkafka_config
 from streams.local import TansuBroker, worker_ready
 from streams.replay import DEFAULT_MOVIELENS, load_movielens
 
@@ -73,9 +74,16 @@ class Arrivals:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _consume(bootstrap: str, arrivals: Arrivals, ready: threading.Event, stop: threading.Event) -> None:
+def _consume(
+    bootstrap: str,
+    arrivals: Arrivals,
+    ready: threading.Event,
+    stop: threading.Event,
+    security: KafkaSecurity = PLAINTEXT,  # each pass runs its own embedded (PLAINTEXT) broker
+) -> None:
     consumer = Consumer(
         {
+            **librdkafka_config(security),
             "bootstrap.servers": bootstrap,
             "group.id": f"latency-bench-{os.getpid()}-{time.time_ns()}",
             "auto.offset.reset": "latest",

@@ -40,6 +40,7 @@ def replay(
             per_user_limit=per_user,
             rate=rate,
             publish_items=items,
+            security=settings.kafka_security,
         )
     except StreamrecError as exc:  # the broker did not acknowledge every record
         err.print(f"[red]replay failed:[/] {exc}")
@@ -62,7 +63,10 @@ def tail(
     from streams.kafka import TopicReader
 
     shown = 0
-    with TopicReader(settings_from_env().bootstrap, topic, from_beginning=from_beginning) as reader:
+    settings = settings_from_env()
+    with TopicReader(
+        settings.bootstrap, topic, from_beginning=from_beginning, security=settings.kafka_security
+    ) as reader:
         try:
             for _key, value, raw in reader.records(timeout if timeout > 0 else float("inf")):
                 if user is not None and (value is None or value.get("user_id") != user):
@@ -96,8 +100,8 @@ def forget(
         item_ids=list(item) if item else None,
         requested_at=int(time.time() * 1000),
     )
-    with TopicReader(settings.bootstrap, DELETION_STATUS) as reader:
-        with ContractProducer(settings.bootstrap) as producer:
+    with TopicReader(settings.bootstrap, DELETION_STATUS, security=settings.kafka_security) as reader:
+        with ContractProducer(settings.bootstrap, security=settings.kafka_security) as producer:
             producer.send(DELETIONS, user_id, request)
         console.print(f"deletion request {request.request_id} sent")
         if not wait:

@@ -55,12 +55,17 @@ def run_demo(
         console.print(
             f"  Kafka {endpoints.bootstrap} | Triton {endpoints.triton_grpc} | worker {endpoints.worker}"
         )
-        with TopicReader(endpoints.bootstrap, RECOMMENDATIONS) as reader:
+        security = demo_settings.kafka_security  # PLAINTEXT unless KAFKA_BOOTSTRAP_SERVERS is set
+        with TopicReader(endpoints.bootstrap, RECOMMENDATIONS, security=security) as reader:
             console.print(
                 f"[bold]Replaying[/] {ratings_per_user} ratings each for users {', '.join(user_ids)}"
             )
             result = replay_movielens(
-                endpoints.bootstrap, movielens, users=user_ids, per_user_limit=ratings_per_user
+                endpoints.bootstrap,
+                movielens,
+                users=user_ids,
+                per_user_limit=ratings_per_user,
+                security=security,
             )
             awaited = dict(result.last_event_by_user)
             # With summaries on, wait for the ranking that uses the user's complete chain.

@@ -85,7 +85,8 @@ def status() -> None:
     lag.add_column("lag", justify="right")
     for topic in (CLICKS, ITEMS):
         stored = {int(p): o for p, o in body["offsets"].get(topic, {}).items()}
-        for partition, end in sorted(end_offsets(settings.bootstrap, topic).items()):
+        ends = end_offsets(settings.bootstrap, topic, security=settings.kafka_security)
+        for partition, end in sorted(ends.items()):
             done = stored.get(partition, 0)
             lag.add_row(f"{topic}[{partition}]", str(done), str(end), str(max(0, end - done)))
     console.print(lag)

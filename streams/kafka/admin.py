@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.contracts import ALL_TOPICS
 from streams.exceptions import StartupError
+from streams.kafka_security import PLAINTEXT, KafkaSecurity, librdkafka_config
 
 __all__ = ["end_offsets", "ensure_topics"]
 
@@ -27,13 +28,17 @@ def ensure_topics(
     replication_factor: int = 1,
     topics: tuple[str, ...] = ALL_TOPICS,
     timeout_s: float = 30.0,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[str, int]:
     """Create missing topics; return the partition count of each topic.
 
     An existing topic with a different partition count is kept as is (changing it would
     re-key users onto other partitions) and logged, not silently "fixed".
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000})
+    admin = AdminClient(
+        {**librdkafka_config(security), "bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000}
+    )
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -72,10 +77,17 @@ def ensure_topics(
     return counts
 
 
-def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+def end_offsets(
+    bootstrap: str, topic: str, timeout_s: float = 10.0, *, security: KafkaSecurity = PLAINTEXT
+) -> dict[int, int]:
     """High watermark per partition of ``topic`` (no consumer group involved)."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "streamrec-watermarks", "enable.auto.commit": False}
+        {
+            **librdkafka_config(security),
+            "bootstrap.servers": bootstrap,
+            "group.id": "streamrec-watermarks",
+            "enable.auto.commit": False,
+        }
     )
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from streams.exceptions import StreamrecError
+from streams.kafka_security import PLAINTEXT, KafkaSecurity, librdkafka_config
 
 __all__ = ["ContractProducer"]
 
@@ -23,9 +24,15 @@ __all__ = ["ContractProducer"]
 class ContractProducer:
     """Publishes contract values as JSON, keyed, optionally at a fixed rate."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": False}
+            {
+                **librdkafka_config(security),
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "linger.ms": 5,
+                "enable.idempotence": False,
+            }
         )
         self._errors: list[str] = []
         self.delivered = 0

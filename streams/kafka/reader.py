@@ -15,6 +15,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
+from streams.kafka_security import PLAINTEXT, KafkaSecurity, librdkafka_config
+
 __all__ = ["TopicReader", "Record"]
 
 Record = dict[str, Any]
@@ -23,10 +25,13 @@ Record = dict[str, Any]
 class TopicReader:
     """Yields ``(key, value-as-JSON-or-None, raw)`` from all partitions of a topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, from_beginning: bool = False) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, from_beginning: bool = False, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self.topic = topic
         self._consumer = Consumer(
             {
+                **librdkafka_config(security),
                 "bootstrap.servers": bootstrap,
                 "group.id": f"streamrec-reader-{time.monotonic_ns()}",
                 "enable.auto.commit": False,

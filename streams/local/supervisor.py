@@ -95,7 +95,7 @@ class Stack:
             if s.bootstrap_servers is None:
                 self.broker = TansuBroker(s.broker_host, s.broker_port, log_path=self.logs / "tansu.log")
                 self.broker.start()
-            ensure_topics(bootstrap, s.partitions, s.replication_factor)
+            ensure_topics(bootstrap, s.partitions, s.replication_factor, security=s.kafka_security)
 
             triton_http = triton_metrics = None
             if s.triton_url is None:

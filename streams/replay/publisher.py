@@ -13,6 +13,7 @@ from pathlib import Path
 
 from streams.contracts import CLICKS, ITEMS, Click
 from streams.kafka import ContractProducer
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.replay.movielens import first_per_user, load_movielens
 
 __all__ = ["ReplayResult", "replay_movielens"]
@@ -35,11 +36,12 @@ def replay_movielens(
     rate: float = 0.0,
     publish_items: bool = True,
     progress: bool = True,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> ReplayResult:
     """Publish and flush; raises if the broker did not acknowledge every record."""
     data = load_movielens(path, users=users)
     clicks = first_per_user(data.clicks, per_user_limit) if per_user_limit else data.clicks
-    with ContractProducer(bootstrap) as producer:
+    with ContractProducer(bootstrap, security=security) as producer:
         if publish_items:
             producer.send_all(
                 ITEMS,

@@ -17,6 +17,11 @@ where the killed one stopped: the marks stay in DuckDB until a published set cov
 half-written set is only a temporary directory (removed on start), and a set that was
 published but not yet reported (killed between the two) is reported on the next tick,
 because its manifest records the marks it covers.
+
+**Metrics.** The trainer serves no ``/metrics``: each report names its ``kind`` (``deletion`` or
+``refresh``) and its ``seconds``, and a run that raises is reported to
+``POST /adapters/retrain-failed/``, so the worker, which Prometheus scrapes, counts every run
+(``streamrec_retrains_total``, ``streamrec_retrain_seconds``).
 """
 
 from __future__ import annotations
@@ -114,6 +119,9 @@ class Trainer:
             except (WorkerUnavailable, WorkerRefused) as exc:
                 log.warning("unlearn: worker not available (%s); trying again", exc)
                 return "wait"
+            except Exception as exc:
+                self.report_failure("deletion", exc)
+                raise  # APScheduler logs it; the marks stay, so the next tick tries again
             finally:
                 self.write_state()
 
@@ -178,7 +186,12 @@ class Trainer:
         result = retrain_set(
             Path(snapshot["path"]), self.adapters_root, current, self.model_dir, progress=self.progress
         )
-        detail = {**result.as_dict(), "waited_s": round(waited_s, 3), "export_seconds": round(export_s, 3)}
+        detail = {
+            **result.as_dict(),
+            "kind": "deletion",
+            "waited_s": round(waited_s, 3),
+            "export_seconds": round(export_s, 3),
+        }
         detail["seconds"] = round(time.perf_counter() - started, 3)
         log.info(
             "published %s: retrained shard(s) %s in %.0f s",
@@ -198,6 +211,17 @@ class Trainer:
             len(answer["requests"]),
         )
 
+    def report_failure(self, kind: str, exc: BaseException) -> None:
+        """Tell the worker a run raised (for ``streamrec_retrains_total``); best effort.
+
+        The report must not hide the failure it reports, so its own errors are only logged.
+        """
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        try:
+            self.call("/adapters/retrain-failed/", {"kind": kind, "error": error})
+        except Exception as report_exc:  # the original failure is what matters
+            log.warning("could not report the failed %s run to the worker: %s", kind, report_exc)
+
     # -- refresh -------------------------------------------------------------------------------
 
     def refresh_tick(self) -> str | None:
@@ -208,6 +232,9 @@ class Trainer:
             except (WorkerUnavailable, WorkerRefused) as exc:
                 log.warning("refresh: worker not available (%s); trying later", exc)
                 return None
+            except Exception as exc:
+                self.report_failure("refresh", exc)
+                raise
             finally:
                 self.write_state()
 
@@ -236,6 +263,7 @@ class Trainer:
         )
         new = read_manifest(self.adapters_root, version)
         detail = {
+            "kind": "refresh",
             "previous": current,
             "version": version,
             "reason": reason,

@@ -16,12 +16,9 @@ import base64
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,8 +32,8 @@ from streams.contracts import Click, DeadLetter, Deletion, Item, derive_event_id
 from streams.exceptions import InvalidEvent
 from streams.settings import Settings
 from streams.store import AsyncStore
+from tests.streams.agent_fakes import TIMESTAMP_S, Event, Msg, fail_stop_raises, fake_topics
 
-TIMESTAMP_S = 1_700_000_000.0
 FUZZ = settings(
     max_examples=60,
     deadline=None,
@@ -47,58 +44,6 @@ FUZZ = settings(
         HealthCheck.function_scoped_fixture,
     ],
 )
-
-
-# -- fakes for the Faust parts the handlers touch ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    key: bytes | None = None
-    timestamp: float = TIMESTAMP_S
-
-
-@dataclass(frozen=True)
-class Event:
-    message: Msg
-
-
-@dataclass
-class FakeTopic:
-    """Records what was sent; every send is acknowledged at once."""
-
-    sent: list[tuple[bytes | None, bytes]] = field(default_factory=list)
-
-    async def send(self, key: bytes | None = None, value: bytes = b"") -> asyncio.Future[None]:
-        self.sent.append((key, value))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-
-def fake_topics() -> Topics:
-    return Topics(*(FakeTopic() for _ in range(6)))  # type: ignore[arg-type]
-
-
-class FailStop(Exception):
-    """A durable write kept failing: the worker would have exited without committing."""
-
-
-@contextmanager
-def fail_stop_raises() -> Iterator[None]:
-    def _exit(code: int) -> None:
-        raise FailStop(code)
-
-    with mock.patch("streams.delivery.durable.os._exit", _exit), mock.patch("asyncio.sleep", _no_sleep):
-        yield
-
-
-async def _no_sleep(delay: float, result: Any = None) -> Any:
-    return result
 
 
 # -- strategies ---------------------------------------------------------------------------------

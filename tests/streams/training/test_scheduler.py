@@ -220,3 +220,29 @@ def test_a_burst_of_five_deletions_costs_one_retrain_per_shard(
     for n in range(5):
         assert [e.stage for e in store.trail.entries(f"req-{n}")][-1] == "retrained"
     assert trainer.unlearn_tick() == "idle"
+
+
+def test_a_run_that_raises_is_reported_to_the_worker_and_still_raises(tmp_path: Path) -> None:
+    """The worker counts failed runs (``streamrec_retrains_total{outcome="failed"}``); the report
+    is best effort, so a worker that refuses it does not hide the original error."""
+    calls: list[tuple[str, dict[str, Any] | None]] = []
+
+    def worker(path: str, payload: dict[str, Any] | None = None) -> Any:
+        calls.append((path, payload))
+        if path == "/adapters/retrain-failed/":
+            raise RuntimeError("the report failed too")
+        raise KeyError("a broken answer")
+
+    trainer = Trainer(
+        web_url="http://unused",
+        adapters_root=tmp_path / "adapters",
+        model_dir=tmp_path / "model",
+        config=CFG,
+        state_path=tmp_path / "trainer" / "state.json",
+    )
+    trainer.call = worker  # type: ignore[method-assign]
+    with pytest.raises(KeyError, match="a broken answer"):
+        trainer.unlearn_tick()
+    assert calls[-1][0] == "/adapters/retrain-failed/"
+    assert calls[-1][1] is not None and calls[-1][1]["kind"] == "deletion"
+    assert "KeyError" in calls[-1][1]["error"]
