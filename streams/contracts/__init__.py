@@ -19,11 +19,13 @@ from streams.contracts.events import (
 from streams.contracts.topics import (
     ALL_TOPICS,
     CLICKS,
+    DEAD_LETTER_RETENTION_MS,
     DEAD_LETTERS,
     DELETION_STATUS,
     DELETIONS,
     ITEMS,
     RECOMMENDATIONS,
+    TOPIC_CONFIGS,
 )
 from streams.contracts.validation import DEFAULT_MAX_BYTES, dead_letter_for, derive_event_id, parse_event
 
@@ -31,6 +33,7 @@ __all__ = [
     "ALL_TOPICS",
     "CLICKS",
     "DEAD_LETTERS",
+    "DEAD_LETTER_RETENTION_MS",
     "DEFAULT_MAX_BYTES",
     "DELETIONS",
     "DELETION_STATUS",
@@ -38,6 +41,7 @@ __all__ = [
     "ITEMS",
     "RECOMMENDATIONS",
     "SCHEMA_VERSION",
+    "TOPIC_CONFIGS",
     "Click",
     "DeadLetter",
     "Deletion",

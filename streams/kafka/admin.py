@@ -13,7 +13,7 @@ import time
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.contracts import ALL_TOPICS
+from streams.contracts import ALL_TOPICS, TOPIC_CONFIGS
 from streams.exceptions import StartupError
 from streams.kafka_security import PLAINTEXT, KafkaSecurity, librdkafka_config
 
@@ -51,7 +51,15 @@ def ensure_topics(
     missing = [t for t in topics if t not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
+            [
+                NewTopic(
+                    t,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    config=TOPIC_CONFIGS.get(t, {}),
+                )
+                for t in missing
+            ]
         )
         for topic, future in futures.items():
             try:

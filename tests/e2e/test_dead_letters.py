@@ -88,3 +88,20 @@ def test_bad_events_are_dead_lettered_and_the_worker_keeps_serving(
         answered = recs.wait_for(lambda r: r.get("trigger_event_id") == events[-1].event_id, timeout_s=90)
     assert answered, f"no recommendation after the bad corpus; worker log:\n{worker.log_tail()}"
     assert worker.proc is not None and worker.proc.poll() is None
+
+
+def test_dead_letters_are_kept_seven_days_not_compacted(worker: WorkerProcess, kafka_broker: Any) -> None:
+    """Dead letters may hold user ids in their raw values: the topic deletes them by age.
+
+    7 days is also Kafka's default retention, but Tansu describes only the configs a topic was
+    created with (``clicks`` describes none), so finding them proves streamrec set them.
+    """
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from streams.contracts import DEAD_LETTER_RETENTION_MS
+
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, DEAD_LETTERS)
+    configs = admin.describe_configs([resource])[resource].result(timeout=30)
+    assert configs["retention.ms"].value == str(DEAD_LETTER_RETENTION_MS) == "604800000"
+    assert configs["cleanup.policy"].value == "delete"
