@@ -40,16 +40,19 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix streams models serving tests
 
 # The speed suite (issue #11), written to reports/bench/ (JSON, Markdown, PNG): scoring steps
-# checked against fp32, then click -> recommendation latency through the real broker, Triton
-# and worker; then the README's benchmark block is regenerated from the reports.
+# checked against fp32, ingest of the worker against bare Faust and raw aiokafka (with a py-spy
+# profile), then click -> recommendation latency through the real broker, Triton and worker;
+# then the README's benchmark block is regenerated from the reports.
 # bench-quick: fewer users, 20 s per load, summaries off (about 8 minutes).
 bench: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --out reports/bench
+	$(PY) -m streams.bench.ingest_ceiling --out reports/bench
 	$(PY) -m streams.bench.latency --out reports/bench
 	$(PY) -m streams.bench.readme
 
 bench-quick: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --users 8 --repeats 2 --out reports/bench
+	$(PY) -m streams.bench.ingest_ceiling --clicks 20000 --out reports/bench
 	$(PY) -m streams.bench.latency --quick --out reports/bench
 	$(PY) -m streams.bench.readme
 

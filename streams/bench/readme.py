@@ -21,6 +21,7 @@ END = "<!-- bench:end -->"
 # (Markdown report, its picture), in README order.
 REPORTS: tuple[tuple[str, str], ...] = (
     ("scoring_steps.md", "scoring_steps.png"),
+    ("ingest.md", "ingest.png"),
     ("latency.md", "latency.png"),
 )
 

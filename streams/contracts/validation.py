@@ -54,9 +54,7 @@ def parse_event(
     try:
         # Decode explicitly: json.loads(bytes) would also accept UTF-16/32. RecursionError and
         # ValueError cover hostile nesting and over-long integer literals.
-        data = json.loads(
-            raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
-        )
+        data = _DECODER.decode(raw.decode("utf-8"))
     except _Malformed as exc:
         raise InvalidEvent(str(exc)) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -96,6 +94,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _Malformed(f"duplicate key: {key[:64]!r}")
         out[key] = value
     return out
+
+
+# One decoder for every record: ``json.loads`` with hooks builds a new JSONDecoder per call,
+# which the ingest profile showed (``python -m streams.bench.ingest_ceiling``).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def check_json_values(data: Any) -> str | None:

@@ -1,0 +1,385 @@
+"""Benchmark: how close the streamrec worker's ingest comes to the framework's ceiling.
+
+    python -m streams.bench.ingest_ceiling [--clicks 100000] [--no-profile] [--out reports/bench]
+
+One run, one broker, one topic: N MovieLens clicks are published once to ``clicks`` (4
+partitions), then three readers consume all of them from the start, one after the other:
+
+* **raw aiokafka**: a bare ``AIOKafkaConsumer`` that ``json.loads`` each value (the client's
+  ceiling);
+* **bare Faust**: one ``take_events`` agent on the same transport and micro-batch settings
+  that only ``json.loads`` (``streams.bench.bare_faust``; the framework's ceiling);
+* **streamrec worker**: the real worker (validation, the DuckDB transaction with offsets and
+  pending marks, the recommend and status tasks), with summaries off and Triton unreachable, so
+  pending users get the cheap popularity fallback and the LLM does not compete for the CPU.
+
+Throughput is records / (time of the last record - time of the first), so start-up and group
+joins are excluded for all three. The goal (issue #11) is worker >= 0.75x bare Faust.
+
+Then, unless ``--no-profile``, the worker runs once more on a fresh consumer group and
+database while py-spy samples every thread of it (it does not pause the process), and the
+report lists where the busy time goes: per thread (the event loop against the DuckDB thread),
+per stage (the batch handler, validation, the DuckDB transaction, Faust, aiokafka) and the
+hottest functions. cProfile would see only the main thread and not the store thread.
+
+Writes ``ingest.json``, ``ingest.md`` and ``ingest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from streams.contracts import CLICKS
+from streams.kafka import ContractProducer, ensure_topics
+from streams.local import TansuBroker, worker_ready
+from streams.replay import DEFAULT_MOVIELENS, load_movielens
+
+__all__ = ["GOAL", "Reader", "main", "profile_groups"]
+
+GOAL = 0.75  # worker / bare Faust
+# Profile groups: a function belongs to the first group whose marker is in its file path.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("JSON + validation (pydantic)", ("json/", "pydantic", "streams/contracts")),
+    ("DuckDB + Arrow", ("duckdb", "pyarrow", "streams/store")),
+    ("Kafka client (aiokafka)", ("aiokafka", "kafka/")),
+    ("Faust + mode", ("faust/", "mode/")),
+    ("asyncio + selectors", ("asyncio/", "selectors")),
+)
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    records: int
+    seconds: float  # first record to last record
+    startup_s: float  # process start to first record
+
+    @property
+    def per_s(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _raw_aiokafka(bootstrap: str, count: int) -> Reader:
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> Reader:
+        started = time.monotonic()
+        consumer = AIOKafkaConsumer(
+            CLICKS,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        await consumer.start()
+        seen, first = 0, 0.0
+        try:
+            while seen < count:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for records in batches.values():
+                    if records and not first:
+                        first = time.monotonic()
+                    for record in records:
+                        json.loads(record.value or b"null")
+                    seen += len(records)
+        finally:
+            await consumer.stop()
+        last = time.monotonic()
+        return Reader("raw aiokafka", seen, last - first, first - started)
+
+    return asyncio.run(read())
+
+
+def _bare_faust(bootstrap: str, count: int, work: Path, timeout_s: float) -> Reader:
+    out = work / "bare-faust.json"
+    started = time.monotonic()
+    with open(work / "bare-faust.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams.bench.bare_faust",
+                f"--bootstrap={bootstrap}",
+                f"--count={count}",
+                f"--out={out}",
+                f"--web-port={_free_port()}",
+                f"--data-dir={work / 'bare-faust'}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        while not out.is_file():
+            if proc.poll() is not None:
+                raise RuntimeError(f"bare Faust exited early; see {work / 'bare-faust.log'}")
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"bare Faust did not read {count} records in {timeout_s:.0f} s")
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    result = json.loads(out.read_text())
+    first, last = float(result["first"]), float(result["last"])
+    return Reader("bare Faust", int(result["records"]), last - first, first - started)
+
+
+def _stored(url: str) -> int:
+    """Clicks stored so far, from the worker's Prometheus counter: unlike ``/status/``, reading
+    it costs the worker no DuckDB query, so polling does not slow what it measures."""
+    with urllib.request.urlopen(f"{url}/metrics/", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("streamrec_events_ingested_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def _worker(
+    bootstrap: str, count: int, work: Path, name: str, timeout_s: float, profile: Path | None = None
+) -> Reader:
+    """Run the real worker until it stored ``count`` clicks; ``profile``: sample it with py-spy
+    (every thread, 100 Hz, without pausing it) from ready to done, into that raw stack file."""
+    port = _free_port()
+    data_dir = work / name
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TRITON_URL": f"127.0.0.1:{_free_port()}",  # nothing listens: the popularity fallback
+        "STREAMREC_SUMMARY_BLOCK": "0",
+        "STREAMREC_APP_ID": f"bench-{name}-{int(time.time() * 1000)}",
+        "STREAMREC_DATA_DIR": str(data_dir),
+        "STREAMREC_WEB_PORT": str(port),
+        "STREAMREC_LOG_LEVEL": "warn",
+    }
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    with open(work / f"{name}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        while not worker_ready(url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker {name} exited; see {work / f'{name}.log'}")
+            time.sleep(0.1)
+        if profile is not None:
+            spy = subprocess.Popen(
+                [_py_spy(), "record", "--pid", str(proc.pid), "--format", "raw", "--threads",
+                 "--rate", "100", "--nonblocking", "--output", str(profile)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        stored, first, last = 0, 0.0, 0.0
+        bar = tqdm(total=count, desc=name, unit="click")
+        while stored < count:
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"worker {name} stored {stored}/{count} in {timeout_s:.0f} s")
+            time.sleep(0.1)
+            now, stored = time.monotonic(), _stored(url)
+            if stored and not first:
+                first = now
+            bar.update(stored - bar.n)
+            last = now
+        bar.close()
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+            spy.wait(60)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    # ``first`` is the first poll that saw a stored click: the first batch landed up to one
+    # poll (0.1 s) earlier, so the figure is slightly pessimistic for the worker.
+    return Reader("streamrec worker", stored, last - first, first - started)
+
+
+def _py_spy() -> str:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.is_file() else "py-spy"
+
+
+# Frames whose inclusive share the report lists: what the worker does per micro-batch.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("handle_click_batch", "the clicks agent's batch (all of it)"),
+    ("split_batch", "validation (JSON + pydantic)"),
+    ("clicks (streams/store/ingest.py", "the DuckDB transaction (store thread)"),
+    ("take_events", "Faust's take_events"),
+    ("getmany", "aiokafka fetch"),
+)
+
+
+def profile_groups(path: Path, top: int = 12) -> dict[str, Any]:
+    """Shares of py-spy's samples: per thread, per group of the sampled (leaf) frame, per stage
+    (inclusive: a stage's frame anywhere on the stack), and the top leaf functions."""
+    samples: list[tuple[list[str], int]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            samples.append((stack.split(";"), int(count)))
+    total = sum(n for _, n in samples)
+    threads: dict[str, int] = {}
+    groups = {name: 0 for name, _ in GROUPS} | {"other": 0}
+    stages = {label: 0 for _, label in STAGES}
+    leaves: dict[str, int] = {}
+    for frames, n in samples:
+        thread = frames[0].partition(": ")[2] or frames[0]  # "thread (tid): name"
+        threads[thread] = threads.get(thread, 0) + n
+        leaf = frames[-1]
+        group = next((name for name, marks in GROUPS if any(m in leaf for m in marks)), "other")
+        groups[group] += n
+        leaves[leaf] = leaves.get(leaf, 0) + n
+        for marker, label in STAGES:
+            if any(marker in frame for frame in frames[1:]):
+                stages[label] += n
+
+    def share(n: int) -> float:
+        return round(n / total, 3) if total else 0.0
+
+    return {
+        "samples": total,
+        "threads": {k: share(v) for k, v in sorted(threads.items(), key=lambda kv: -kv[1])},
+        "groups": {k: share(v) for k, v in groups.items()},
+        "stages": {k: share(v) for k, v in stages.items()},
+        "top": [{"function": k, "share": share(v)} for k, v in Counter(leaves).most_common(top)],
+    }
+
+
+def _markdown(readers: Sequence[Reader], clicks: int, profile: dict[str, Any] | None) -> str:
+    by = {r.name: r for r in readers}
+    worker, faust_, raw = by["streamrec worker"], by["bare Faust"], by["raw aiokafka"]
+    ratio = worker.per_s / faust_.per_s
+    lines = [
+        f"# Ingest: the worker against bare Faust and raw aiokafka ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"{clicks:,} MovieLens clicks on one broker and topic (4 partitions), read from the start "
+        "by each reader in turn; throughput from the first record to the last.",
+        "",
+        "| reader | records/s | seconds | start-up s |",
+        "|---|---|---|---|",
+    ]
+    for r in readers:
+        lines.append(f"| {r.name} | {r.per_s:,.0f} | {r.seconds:.2f} | {r.startup_s:.1f} |")
+    verdict = "meets" if ratio >= GOAL else "misses"
+    lines += [
+        "",
+        f"Worker / bare Faust **{ratio:.2f}x** ({verdict} the {GOAL}x goal); "
+        f"bare Faust / raw aiokafka {faust_.per_s / raw.per_s:.2f}x.",
+    ]
+    if profile is not None:
+        lines += [
+            "",
+            f"Where the worker's busy time goes (py-spy, {profile['samples']:,} samples of active threads "
+            "at 100 Hz during a second, profiled run; shares of samples):",
+            "",
+            "| thread | share |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v:.0%} |" for k, v in profile["threads"].items()]
+        lines += ["", "| stage (inclusive) | share |", "|---|---|"]
+        lines += [f"| {k} | {v:.0%} |" for k, v in profile["stages"].items()]
+        lines += ["", "| sampled frame's group | share |", "|---|---|"]
+        lines += [f"| {k} | {v:.0%} |" for k, v in profile["groups"].items()]
+        lines += ["", "| sampled frame | share |", "|---|---|"]
+        lines += [f"| `{t['function']}` | {t['share']:.1%} |" for t in profile["top"][:10]]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(readers: Sequence[Reader], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.barh([r.name for r in readers], [r.per_s for r in readers], color=["#888", "#58a", "#3a7"])
+    ax.set_xscale("log")
+    ax.set_xlabel("records per second (log scale)")
+    ax.set_title("Ingest from one topic, first record to last")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clicks", type=int, default=100_000)
+    parser.add_argument("--movielens", type=Path, default=DEFAULT_MOVIELENS)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per reader, seconds")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    args = parser.parse_args(argv)
+
+    clicks = load_movielens(args.movielens).clicks[: args.clicks]
+    work = Path(tempfile.mkdtemp(prefix="streamrec-ingest-"))
+    broker = TansuBroker(port=_free_port(), log_path=work / "tansu.log")
+    broker.start()
+    profile = None
+    try:
+        ensure_topics(broker.bootstrap, 4)
+        with ContractProducer(broker.bootstrap) as producer:
+            pairs = ((c.user_id, c) for c in clicks)
+            producer.send_all(CLICKS, pairs, total=len(clicks), progress=True, description="publish")
+        readers = [_raw_aiokafka(broker.bootstrap, len(clicks))]
+        print(f"raw aiokafka: {readers[-1].per_s:,.0f}/s")
+        readers.append(_bare_faust(broker.bootstrap, len(clicks), work, args.timeout))
+        print(f"bare Faust: {readers[-1].per_s:,.0f}/s")
+        readers.append(_worker(broker.bootstrap, len(clicks), work, "worker", args.timeout))
+        print(f"streamrec worker: {readers[-1].per_s:,.0f}/s")
+        if not args.no_profile:
+            dump = work / "worker-profile.txt"
+            _worker(broker.bootstrap, len(clicks), work, "worker-profiled", args.timeout * 2, dump)
+            profile = profile_groups(dump)
+    finally:
+        broker.stop()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "clicks": len(clicks),
+        "readers": [{**asdict(r), "per_s": round(r.per_s, 1)} for r in readers],
+        "worker_over_bare_faust": round(readers[2].per_s / readers[1].per_s, 3),
+        "bare_faust_over_raw": round(readers[1].per_s / readers[0].per_s, 3),
+        "goal": GOAL,
+        "profile": profile,
+    }
+    (args.out / "ingest.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = _markdown(readers, len(clicks), profile)
+    (args.out / "ingest.md").write_text(markdown)
+    _plot(readers, args.out / "ingest.png")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
