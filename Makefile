@@ -41,19 +41,31 @@ format: $(STAMP)
 
 # The speed suite (issue #11), written to reports/bench/ (JSON, Markdown, PNG): scoring steps
 # checked against fp32, ingest of the worker against bare Faust and raw aiokafka (with a py-spy
-# profile), then click -> recommendation latency through the real broker, Triton and worker;
-# then the README's benchmark block is regenerated from the reports.
+# profile), click -> recommendation latency through the real broker, Triton and worker, then
+# aggregated-adapter scoring, cross-user batching, shared-prefix training and forgetting one
+# user against a full retrain (streams.bench.suite tabulates those four); then the README's
+# benchmark block is regenerated from the reports. bench-quick skips the last four (their
+# previous dated rows stay in the table).
 # bench-quick: fewer users, 20 s per load, summaries off (about 8 minutes).
 bench: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --out reports/bench
 	$(PY) -m streams.bench.ingest_ceiling --out reports/bench
 	$(PY) -m streams.bench.latency --out reports/bench
+	$(PY) -m serving.bench.adapters --out reports/bench
+	$(PY) -m serving.bench.gpu_check --device cpu --users 8 --batch-sizes 1,4 --repeats 3 \
+	  --training-groups 0 --out reports/bench
+	$(PY) -c "from models.loading import ensure_default_model; from pathlib import Path; ensure_default_model(Path('.streamrec'))"
+	$(PY) -m models.bench.training --model-dir .streamrec/models/SmolLM2-135M-Instruct \
+	  --movielens ../shared/data/ml-latest-small --groups 16 --out reports/bench
+	$(PY) -m streams.bench.unlearning --out reports/bench
+	$(PY) -m streams.bench.suite --reports reports/bench
 	$(PY) -m streams.bench.readme
 
 bench-quick: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --users 8 --repeats 2 --out reports/bench
 	$(PY) -m streams.bench.ingest_ceiling --clicks 20000 --out reports/bench
 	$(PY) -m streams.bench.latency --quick --out reports/bench
+	$(PY) -m streams.bench.suite --reports reports/bench
 	$(PY) -m streams.bench.readme
 
 bench-scoring: $(STAMP)

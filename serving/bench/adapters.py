@@ -1,6 +1,7 @@
 """Benchmark: prefix-cached scoring with K aggregated shard adapters against the base model.
 
     python -m serving.bench.adapters [--model-path DIR] [--shards 4] [--candidates 20] [--repeats 5]
+                                     [--out DIR]
 
 The same request (``serving.bench.scoring.sample_request``: 10 rated movies, 20 candidates) is
 scored in this process by the base model and by the same model carrying K LoRA adapters
@@ -13,6 +14,7 @@ if all-zero weights do not give exactly the base model's scores.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -36,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write adapters.json here")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -108,6 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if diff > 1e-6:
         print("FAIL: all-zero weights must reproduce the base model", file=sys.stderr)
         return 1
+    if args.out is not None:
+        report = {
+            "date": time.strftime("%Y-%m-%d"),
+            "model": model_dir.name,
+            "shards": args.shards,
+            "candidates": len(candidates),
+            "context_tokens": tokens,
+            "repeats": args.repeats,
+            "base_ms": round(base_s * 1000, 1),
+            "adapters_ms": round(agg_s * 1000, 1),
+            "ratio": round(agg_s / base_s, 3),
+            "goal": 1.3,
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "adapters.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -23,6 +23,7 @@ REPORTS: tuple[tuple[str, str], ...] = (
     ("scoring_steps.md", "scoring_steps.png"),
     ("ingest.md", "ingest.png"),
     ("latency.md", "latency.png"),
+    ("suite.md", ""),
 )
 
 
@@ -49,7 +50,7 @@ def render(readme: str, reports: Path, link_prefix: str = "reports/bench") -> st
             parts.append(f"*{markdown}: not measured yet (run `make bench`).*")
             continue
         parts.append(_demote(path.read_text(encoding="utf-8")))
-        if (reports / picture).is_file():
+        if picture and (reports / picture).is_file():
             parts.append(f"![{picture}]({link_prefix}/{picture})")
     block = "\n\n".join(parts)
     return readme[: start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
