@@ -83,6 +83,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``grace_s``."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _raw_aiokafka(bootstrap: str, count: int) -> Reader:
     from aiokafka import AIOKafkaConsumer
 
@@ -141,12 +151,7 @@ def _bare_faust(bootstrap: str, count: int, work: Path, timeout_s: float) -> Rea
                 raise RuntimeError(f"bare Faust did not read {count} records in {timeout_s:.0f} s")
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, grace_s=15)
     result = json.loads(out.read_text())
     first, last = float(result["first"]), float(result["last"])
     return Reader("bare Faust", int(result["records"]), last - first, first - started)
@@ -214,12 +219,7 @@ def _worker(
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
             spy.wait(60)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, grace_s=120)
     # ``first`` is the first poll that saw a stored click: the first batch landed up to one
     # poll (0.1 s) earlier, so the figure is slightly pessimistic for the worker.
     return Reader("streamrec worker", stored, last - first, first - started)
