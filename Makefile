@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo up test test-fast lint format bench bench-quick bench-scoring bench-adapters bench-unlearning eval eval-summary lock clean
+.PHONY: setup demo up test test-fast lint format bench bench-quick bench-scoring bench-adapters bench-unlearning chaos chaos-quick eval eval-summary lock clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,18 @@ bench-adapters: $(STAMP)
 	$(PY) -c "from models.loading import ensure_default_model; from pathlib import Path; ensure_default_model(Path('.streamrec'))"
 	$(PY) -m models.bench.training --model-dir .streamrec/models/SmolLM2-135M-Instruct \
 	  --movielens ../shared/data/ml-latest-small --groups 16 --out reports/bench-adapters
+
+# Fault injection (issue #12), written to reports/chaos/ (chaos.json, chaos.md): the real broker,
+# tritonserver (tiny model) and worker/trainer processes, broken on purpose, every record checked:
+# 1 worker SIGKILLed during a MovieLens replay, 2 Triton down, 3 broker down and back empty,
+# 4 disk full under DuckDB (mounts a tmpfs: needs root, else SKIP), 5 trainer killed mid-retrain
+# and mid-publish. A script with a report, not a test (tests/e2e/test_chaos.py is the CI version).
+# chaos: 100,000 clicks, 5 kills, 30 s outages; chaos-quick: 5,000 clicks, 2 kills, 15 s outages.
+chaos: $(STAMP)
+	$(PY) -m streams.chaos --out reports/chaos
+
+chaos-quick: $(STAMP)
+	$(PY) -m streams.chaos --quick --out reports/chaos
 
 # The README's quality table: every model but llm-summary on the same 200 MovieLens users
 # (about 2.5 hours on 2 cores). Each finished model is checkpointed, so rerunning the same

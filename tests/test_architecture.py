@@ -48,9 +48,12 @@ FLOORS: dict[str, tuple[str, ...]] = {
     "wiring": ("streams.app", "streams.worker", "streams.transport"),
     "cli": ("streams.cli.*",),
     "bench": ("streams.bench.*",),
+    "chaos": ("streams.chaos.*",),
 }
 # Floor -> the other floors it may import (its own is always allowed). No floor but ``cli`` lists
-# ``cli`` and none but ``bench`` lists ``bench``, so nothing else may import them.
+# ``cli``, none but ``bench`` lists ``bench`` and none but ``chaos`` lists ``chaos``, so nothing
+# else may import them: they are entry points (the fault-injection suite, like the benchmarks,
+# drives the whole stack from outside).
 MAY_IMPORT: dict[str, set[str]] = {
     "ground": set(),
     "contracts": {"ground"},
@@ -62,8 +65,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "training": {"ground", "contracts"},
     "agents": {"ground", "contracts", "store", "kafka", "delivery"},
     "wiring": {"ground", "contracts", "store", "kafka", "delivery", "agents"},
-    "cli": set(FLOORS) - {"bench"},
-    "bench": set(FLOORS) - {"cli"},
+    "cli": set(FLOORS) - {"bench", "chaos"},
+    "bench": set(FLOORS) - {"cli", "chaos"},
+    "chaos": set(FLOORS) - {"cli", "bench"},
 }
 # Their ``__init__`` stays light (the modules load torch lazily), so callers import the defining
 # module; only their ``__all__`` is checked.
