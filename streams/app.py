@@ -7,6 +7,7 @@ This is the only module that knows all agents; each agent module knows only what
 from __future__ import annotations
 
 import faust
+from faust.types import TP
 
 from streams import transport
 from streams.agents import (
@@ -19,6 +20,7 @@ from streams.agents import (
     recommend,
     status,
     summarize,
+    topic_watch,
     unlearning,
 )
 from streams.kafka_security import faust_credentials
@@ -56,6 +58,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     topics = declare_topics(app, settings.partitions)
     runtime = Runtime(settings=settings, store=AsyncStore(str(settings.database_path)))
 
+    async def seek(topic: str, partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(topic, partition), offset)
+
+    runtime.seek = seek
+
     # The summary service (None when summaries are off) is shared with the agents that
     # claim users from it: deletion rebuilds and the backfill endpoints.
     summaries = summarize.build_service(runtime)
@@ -68,4 +75,5 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     summarize.register(app, summaries)
     status.register(app, runtime, topics, backfills)
     unlearning.register(app, runtime, topics)
+    topic_watch.register(app, runtime)
     return app, runtime

@@ -18,6 +18,8 @@ __all__ = [
     "EVENTS_INGESTED",
     "EVENTS_BLOCKED",
     "EVENTS_DUPLICATE",
+    "OFFSET_REWINDS",
+    "OFFSET_GAPS_ACCEPTED",
     "DEAD_LETTERS",
     "ITEMS_UPSERTED",
     "INGEST_BATCH_SECONDS",
@@ -49,6 +51,16 @@ EVENTS_BLOCKED = Counter(
 )
 EVENTS_DUPLICATE = Counter(
     "streamrec_events_duplicate_total", "Click events skipped because already stored (redelivery)"
+)
+OFFSET_REWINDS = Counter(
+    "streamrec_offset_rewinds_total",
+    "Partitions sought back because the consumer was ahead of the offsets stored in DuckDB",
+    ["topic"],
+)
+OFFSET_GAPS_ACCEPTED = Counter(
+    "streamrec_offset_gaps_accepted_total",
+    "Offset ranges that could not be read after seeking back (retention, transaction markers)",
+    ["topic"],
 )
 DEAD_LETTERS = Counter("streamrec_dead_letters_total", "Records sent to dead-letters", ["source_topic"])
 ITEMS_UPSERTED = Counter("streamrec_items_upserted_total", "Catalog entries upserted")

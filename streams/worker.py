@@ -16,7 +16,7 @@ import faust
 
 from streams.app import create_app
 from streams.contracts import CLICKS, ITEMS
-from streams.kafka import end_offsets, ensure_topics
+from streams.kafka import end_offsets, ensure_topics, topic_ids
 from streams.settings import Settings
 from streams.store import Store
 
@@ -33,8 +33,9 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(
         settings.bootstrap, settings.partitions, settings.replication_factor, security=settings.kafka_security
     )
-    _drop_stale_offsets(settings)
+    incarnations = _adopt_topics(settings)
     app, runtime = create_app(settings)
+    runtime.topic_ids = incarnations
     worker = faust.Worker(app, loglevel=_LOG_LEVELS[settings.log_level], quiet=True)
     # aiokafka and Faust are chatty at info level on every rebalance.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
@@ -44,17 +45,31 @@ def run_worker(settings: Settings) -> None:
         runtime.store.close()
 
 
-def _drop_stale_offsets(settings: Settings) -> None:
-    """Detect topics recreated since the last run (see ``streams.store.ingest.reset_stale_offsets``)."""
+def _adopt_topics(settings: Settings) -> dict[str, str]:
+    """Validate the stored offsets against the broker's topics; return the topic ids adopted.
+
+    A topic recreated since its offsets were stored (``Ingest.stale_partitions``) has them
+    dropped, so the ingest agents read it again from the start: the consumer group may have
+    committed positions in the new topic already, and the gap guard (``streams.delivery.gaps``)
+    seeks those partitions back to what DuckDB holds. ``streams.agents.topic_watch`` compares
+    the returned ids with the broker's while the worker runs.
+    """
     store = Store(settings.database_path)
+    adopted: dict[str, str] = {}
     try:
+        ids = topic_ids(settings.bootstrap, (CLICKS, ITEMS), security=settings.kafka_security)
         for topic in (CLICKS, ITEMS):
+            topic_id = ids.get(topic)
             ends = end_offsets(settings.bootstrap, topic, security=settings.kafka_security)
-            stale = store.ingest.reset_stale_offsets(topic, ends)
+            stale = store.ingest.stale_partitions(topic, topic_id, ends)
             if stale:
                 log.warning("topic %s was recreated; re-reading partitions %s from the start", topic, stale)
+            store.ingest.adopt_topic(topic, topic_id, stale)
+            if topic_id is not None:
+                adopted[topic] = topic_id
     finally:
         store.close()
+    return adopted
 
 
 if __name__ == "__main__":

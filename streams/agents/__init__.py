@@ -8,7 +8,8 @@
 * ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries) and
   the timer behind the consumer-lag gauge (``lag``);
 * ``unlearning``: the trainer's endpoints (snapshots, dirty shards, retrains) and audits; the
-  retrain metrics it counts from the trainer's reports (``retrain_metrics``).
+  retrain metrics it counts from the trainer's reports (``retrain_metrics``);
+* ``topic_watch``: fail-stops the worker when ``clicks`` or ``items`` is recreated under it.
 
 ``streams.app`` wires them; each module's ``register`` adds its agents to a ``faust.App``.
 Import from here: ``from streams.agents import Runtime, clicks``.
@@ -22,6 +23,7 @@ from streams.agents import (
     recommend,
     status,
     summarize,
+    topic_watch,
     unlearning,
 )
 from streams.agents.backfill import BackfillJob, Backfills
@@ -48,5 +50,6 @@ __all__ = [
     "retrained_detail",
     "status",
     "summarize",
+    "topic_watch",
     "unlearning",
 ]

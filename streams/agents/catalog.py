@@ -19,8 +19,9 @@ __all__ = ["register", "handle_item_batch"]
 
 async def handle_item_batch(runtime: Runtime, topics: Topics, events: list[faust.EventT]) -> int:
     """Apply one micro-batch of catalog records; returns the number of items upserted."""
+    messages = await runtime.admit(ITEMS, events)  # a partition ahead of DuckDB is sought back
     applied = await runtime.offsets_for(ITEMS)
-    batch = split_batch((event.message for event in events), Item, applied, runtime.settings.max_event_bytes)
+    batch = split_batch(messages, Item, applied, runtime.settings.max_event_bytes)
     if batch.dead:
         letters = batch.dead
         await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))

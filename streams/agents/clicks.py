@@ -2,7 +2,8 @@
 
 Per micro-batch (``take_events``):
 
-1. Skip records below the offsets stored in DuckDB (already applied before a crash).
+1. Skip records below the offsets stored in DuckDB (already applied before a crash); seek a
+   partition back whose first record lies beyond them (``streams.delivery.gaps``).
 2. Validate the rest; rejected records go to ``dead-letters`` with a reason, and we wait for
    the broker's acknowledgement before going on, so no rejected record is lost either.
 3. One DuckDB transaction stores the valid clicks, the offsets of *all* records of the batch
@@ -35,8 +36,9 @@ async def handle_click_batch(
 ) -> IngestResult | None:
     """Apply one micro-batch; returns what was stored (None if everything was a redelivery)."""
     started = time.perf_counter()
+    messages = await runtime.admit(CLICKS, events)  # a partition ahead of DuckDB is sought back
     applied = await runtime.offsets_for(CLICKS)
-    batch = split_batch((event.message for event in events), Click, applied, runtime.settings.max_event_bytes)
+    batch = split_batch(messages, Click, applied, runtime.settings.max_event_bytes)
     if batch.dead:
         letters = await runtime.pseudonymous(batch.dead)  # clicks are keyed by user id
         await durably("dead letters", lambda: send_dead_letters(topics.dead_letters, letters))

@@ -8,10 +8,14 @@ deserialisation error that Faust would log and skip.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 
+from streams import metrics
 from streams.contracts import (
     CLICKS,
     DEAD_LETTERS,
@@ -21,10 +25,13 @@ from streams.contracts import (
     RECOMMENDATIONS,
     DeadLetter,
 )
+from streams.delivery import GapGuard
 from streams.settings import Settings
 from streams.store import AsyncStore, Store
 
 __all__ = ["Runtime", "Topics", "declare_topics"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,14 @@ class Runtime:
     store: AsyncStore
     # Next offset to apply per topic and partition, loaded from DuckDB once per topic.
     applied_offsets: dict[str, dict[int, int]] = field(default_factory=dict)
+    # Kafka topic id of each stored-offset topic when the worker started (streams.worker);
+    # streams.agents.topic_watch fail-stops the worker when the broker's changes.
+    topic_ids: dict[str, str] = field(default_factory=dict)
+    # Ingest batches pass the gap guard first (streams.delivery.gaps); ``seek`` moves the
+    # consumer of (topic, partition) to an offset (set by streams.app; None without a consumer,
+    # in which case gaps are accepted).
+    gaps: GapGuard = field(default_factory=GapGuard)
+    seek: Callable[[str, int, int], Awaitable[None]] | None = None
     recommend_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     summary_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -94,6 +109,21 @@ class Runtime:
             ]
 
         return await self.store.run(salt)
+
+    async def admit(self, topic: str, events: list[faust.EventT]) -> list[Any]:
+        """The messages of an ingest batch to apply now; partitions ahead of DuckDB are sought back."""
+        admitted = self.gaps.admit(topic, (event.message for event in events), await self.offsets_for(topic))
+        seek = self.seek
+        if seek is None:  # no consumer to move (unit tests): apply as delivered
+            return [event.message for event in events]
+        for partition, offset in admitted.rewinds.items():
+            metrics.OFFSET_REWINDS.labels(topic).inc()
+            log.warning("%s[%d]: consumer ahead of stored offset %d; seeking back", topic, partition, offset)
+            try:
+                await seek(topic, partition, offset)
+            except Exception:  # revoked meanwhile: the new owner starts from its own offsets
+                log.exception("could not seek %s[%d] to %d", topic, partition, offset)
+        return admitted.messages
 
     def wake_recommender(self) -> None:
         self.recommend_wakeup.set()

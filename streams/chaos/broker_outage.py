@@ -38,7 +38,7 @@ from streams.chaos.harness import (
     wait_for,
 )
 from streams.contracts import CLICKS, ITEMS, RECOMMENDATIONS
-from streams.kafka import ContractProducer, end_offsets, ensure_topics
+from streams.kafka import ContractProducer, ensure_topics
 from streams.local import TansuBroker, free_port
 from streams.store import Store
 
@@ -150,15 +150,10 @@ def run(stack: ChaosStack, config: BrokerOutageConfig) -> ScenarioResult:
         drained = wait_for(Settled(worker, quiet_s=10.0), config.drain_timeout_s, 1.0)
         wait_for(lambda: all(_final(recs, u) == e for u, e in last_b.items()), 60, 1.0)
         # Where each partition stands: the offsets the worker stored against the recreated log.
+        # (Not compared with the topic's end offsets: Tansu's high watermark is the last
+        # batch's base offset + 1, see ``Ingest.stale_partitions``; the checks count records.)
         stored = {int(p): int(o) for p, o in worker.status()["offsets"].get(CLICKS, {}).items()}
-        ends = end_offsets(broker.bootstrap, CLICKS)
-        result.figures.update(stored_offsets_after=stored, topic_end_offsets_after=ends)
-        beyond = {p: (o, ends.get(p, 0)) for p, o in stored.items() if o > ends.get(p, 0)}
-        if beyond:
-            result.figures["diagnosis"] = (
-                f"stored next offsets beyond the recreated topic's end (partition: stored, end) {beyond}: "
-                "records of the new log below the stored offsets were skipped as already applied"
-            )
+        result.figures["stored_offsets_after"] = stored
         result.figures["settle_after_b_s"] = round(time.monotonic() - back_at, 1)
         supervisor.stop()
         result.figures["worker_exits"] = supervisor.exits

@@ -3,18 +3,22 @@
 * ``batching``: micro-batches, "skip what is already applied", dead letters with reasons, and
   offsets that advance over rejected records too;
 * ``publish``: sends that wait for the broker's acknowledgement;
-* ``durable``: retry a durable write, or fail-stop before Kafka commits what was not stored.
+* ``durable``: retry a durable write, or fail-stop before Kafka commits what was not stored;
+* ``gaps``: a consumer ahead of the offsets stored in DuckDB is sought back, never skipped.
 
 Import from here: ``from streams.delivery import split_batch, durably``.
 """
 
 from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, micro_batches, split_batch
 from streams.delivery.durable import FAIL_STOP_EXIT_CODE, durably
+from streams.delivery.gaps import Admitted, GapGuard
 from streams.delivery.publish import send_and_wait, send_dead_letters
 
 __all__ = [
     "FAIL_STOP_EXIT_CODE",
     "Accepted",
+    "Admitted",
+    "GapGuard",
     "ParsedBatch",
     "RawMessage",
     "durably",

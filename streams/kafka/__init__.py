@@ -10,7 +10,15 @@ worker's Faust app.
 """
 
 from streams.kafka.admin import end_offsets, ensure_topics
+from streams.kafka.incarnation import topic_ids
 from streams.kafka.producer import ContractProducer
 from streams.kafka.reader import Record, TopicReader
 
-__all__ = ["ContractProducer", "Record", "TopicReader", "end_offsets", "ensure_topics"]
+__all__ = [
+    "ContractProducer",
+    "Record",
+    "TopicReader",
+    "end_offsets",
+    "ensure_topics",
+    "topic_ids",
+]

@@ -83,23 +83,51 @@ class Ingest:
         ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
-    def reset_stale_offsets(self, topic: str, end_offsets: Mapping[int, int]) -> list[int]:
-        """Forget stored offsets that lie beyond the partition's end; return those partitions.
+    def topic_incarnation(self, topic: str) -> str | None:
+        """The Kafka topic id the stored offsets of ``topic`` belong to (None: not recorded)."""
+        row = self._db.con.execute(
+            "SELECT topic_id FROM topic_incarnations WHERE topic = ?", [topic]
+        ).fetchone()
+        return None if row is None else str(row[0])
 
-        An end offset below what we already applied means the topic was recreated (the
-        embedded broker keeps topics in memory only). Keeping the old offsets would make the
-        worker skip every new record as "already applied".
+    def stale_partitions(self, topic: str, topic_id: str | None, end_offsets: Mapping[int, int]) -> list[int]:
+        """Partitions of ``topic`` whose stored offsets are not positions in the broker's topic.
+
+        Stored offsets are positions in one *incarnation* of the topic. If the topic was
+        deleted and created again (the embedded broker keeps topics in memory only), keeping
+        them would make the worker skip every new record below them as "already applied".
+
+        * A recorded topic id different from ``topic_id`` means a new incarnation: every
+          partition is stale, whatever the new topic already holds. The same id means the
+          same topic, and the end offsets are not consulted: Tansu 0.6's high watermark is
+          the *base* offset of the last batch + 1 (produce 25 records, then a batch of 7: it
+          answers 26, not 32), so comparing with it would reset healthy partitions.
+        * Without ids (a broker older than Kafka 2.8, or none recorded yet), an end offset
+          below what we applied is the only evidence.
+
+        Read-only: ``adopt_topic`` applies the answer once the consumer group is rewound.
         """
-        stale = [
-            partition
-            for partition, next_offset in self.committed_offsets(topic).items()
-            if next_offset > end_offsets.get(partition, 0)
-        ]
-        for partition in stale:
-            self._db.con.execute(
-                'DELETE FROM consumer_offsets WHERE topic = ? AND "partition" = ?', [topic, partition]
-            )
-        return stale
+        stored = self.committed_offsets(topic)
+        recorded = self.topic_incarnation(topic)
+        if topic_id is not None and recorded is not None:
+            return sorted(set(stored) | set(end_offsets)) if recorded != topic_id else []
+        return sorted(p for p, next_offset in stored.items() if next_offset > end_offsets.get(p, 0))
+
+    def adopt_topic(self, topic: str, topic_id: str | None, stale: Sequence[int]) -> None:
+        """Drop the stored offsets of the ``stale`` partitions and record ``topic_id``, atomically.
+
+        Re-reading a partition from the start is safe: ``event_id`` is a primary key and
+        tombstones still block forgotten users.
+        """
+        with self._db.transaction() as con:
+            for partition in stale:
+                con.execute(
+                    'DELETE FROM consumer_offsets WHERE topic = ? AND "partition" = ?', [topic, partition]
+                )
+            if topic_id is not None:
+                con.execute(
+                    "INSERT OR REPLACE INTO topic_incarnations VALUES (?, ?, ?)", [topic, topic_id, now_ms()]
+                )
 
     def clicks(self, topic: str, rows: Sequence[ClickRow], next_offsets: Mapping[int, int]) -> IngestResult:
         """Store a micro-batch and its offsets atomically; mark affected users for re-ranking.

@@ -13,8 +13,8 @@ import duckdb
 
 __all__ = ["SCHEMA_VERSION", "migrate", "read_meta"]
 
-SCHEMA_VERSION = 5  # 2: interactions.seq and summaries; 3: dirty_shards; 4: deletion_audit;
-# 5: rec_pending.trigger_ts (the priority lanes)
+SCHEMA_VERSION = 6  # 2: interactions.seq and summaries; 3: dirty_shards; 4: deletion_audit;
+# 5: rec_pending.trigger_ts (the priority lanes); 6: topic_incarnations
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
     "partition" INTEGER NOT NULL,
     next_offset BIGINT NOT NULL,          -- first offset NOT yet applied
     PRIMARY KEY (topic, "partition")
+);
+CREATE TABLE IF NOT EXISTS topic_incarnations (
+    topic VARCHAR PRIMARY KEY,
+    topic_id VARCHAR NOT NULL,            -- Kafka's topic id: consumer_offsets are offsets of it
+    adopted_at BIGINT NOT NULL            -- epoch ms
 );
 CREATE TABLE IF NOT EXISTS rec_pending (
     user_id VARCHAR PRIMARY KEY,

@@ -156,24 +156,74 @@ def test_item_attributes_are_stored_as_json(store: Store) -> None:
     assert store.audit.query("SELECT description, attributes FROM items") == [("desc", '{"year": 1995}')]
 
 
-# -- reset_stale_offsets ------------------------------------------------------------------------
+# -- stale_partitions / adopt_topic (topic incarnations) ---------------------------------------
 
 
-def test_reset_stale_offsets_removes_only_offsets_beyond_the_end(store: Store) -> None:
-    """A recreated topic (end below our offset) resets that partition only; equal is not stale."""
+def adopt(store: Store, topic: str, topic_id: str | None, ends: dict[int, int]) -> list[int]:
+    """What the worker does at start: find the stale partitions, then adopt the topic."""
+    stale = store.ingest.stale_partitions(topic, topic_id, ends)
+    store.ingest.adopt_topic(topic, topic_id, stale)
+    return stale
+
+
+def test_adopt_topic_without_ids_resets_only_offsets_beyond_the_end(store: Store) -> None:
+    """No topic id: a partition whose end is below our offset is reset; equal is not stale."""
     store.ingest.clicks("clicks", [], {0: 10, 1: 5, 2: 3})
     store.ingest.items("items", [], {0: 50})
-    stale = store.ingest.reset_stale_offsets("clicks", {0: 10, 1: 2, 2: 100})
+    stale = adopt(store, "clicks", None, {0: 10, 1: 2, 2: 100})
     assert stale == [1]
     assert store.ingest.committed_offsets("clicks") == {0: 10, 2: 3}
     assert store.ingest.committed_offsets("items") == {0: 50}
+    assert store.ingest.topic_incarnation("clicks") is None
 
 
-def test_reset_stale_offsets_noop_when_all_within_range(store: Store) -> None:
+def test_adopt_topic_noop_when_all_within_range(store: Store) -> None:
     """Nothing is reset when every stored offset is at or below the end."""
     store.ingest.clicks("clicks", [], {0: 4})
-    assert store.ingest.reset_stale_offsets("clicks", {0: 4}) == []
+    assert adopt(store, "clicks", None, {0: 4}) == []
     assert store.ingest.committed_offsets("clicks") == {0: 4}
+
+
+def test_adopt_topic_records_the_first_id_and_keeps_offsets(store: Store) -> None:
+    """The first id seen is recorded; the same id again changes nothing."""
+    store.ingest.clicks("clicks", [], {0: 4, 1: 7})
+    assert adopt(store, "clicks", "id-A", {0: 9, 1: 9}) == []
+    assert store.ingest.topic_incarnation("clicks") == "id-A"
+    assert adopt(store, "clicks", "id-A", {0: 9, 1: 9}) == []
+    assert store.ingest.committed_offsets("clicks") == {0: 4, 1: 7}
+
+
+def test_adopt_topic_same_id_trusts_the_id_over_a_short_end_offset(store: Store) -> None:
+    """Tansu's high watermark can trail the real end (it is the last batch's base offset + 1):
+    with a matching id that is not a re-creation, and nothing is reset."""
+    store.ingest.clicks("clicks", [], {0: 32})
+    adopt(store, "clicks", "id-A", {0: 32})
+    assert adopt(store, "clicks", "id-A", {0: 26}) == []
+    assert store.ingest.committed_offsets("clicks") == {0: 32}
+
+
+def test_adopt_topic_new_id_resets_every_partition_even_when_the_new_topic_is_longer(store: Store) -> None:
+    """A recreated topic that already holds more records than we applied is still a new topic.
+
+    This is the case end offsets cannot see (the broker came back and producers refilled it
+    before the worker looked): only the id tells, and every partition must be re-read.
+    """
+    store.ingest.clicks("clicks", [], {0: 4, 1: 7})
+    store.ingest.items("items", [], {0: 50})
+    adopt(store, "clicks", "id-A", {0: 4, 1: 7})
+    stale = adopt(store, "clicks", "id-B", {0: 1_000, 1: 1_000, 2: 1_000})
+    assert stale == [0, 1, 2]
+    assert store.ingest.committed_offsets("clicks") == {}
+    assert store.ingest.topic_incarnation("clicks") == "id-B"
+    assert store.ingest.committed_offsets("items") == {0: 50}
+
+
+def test_adopt_topic_unknown_id_keeps_the_recorded_one(store: Store) -> None:
+    """A broker that stops giving ids (None) does not erase the recorded incarnation."""
+    store.ingest.clicks("clicks", [], {0: 4})
+    adopt(store, "clicks", "id-A", {0: 4})
+    assert adopt(store, "clicks", None, {0: 4}) == []
+    assert store.ingest.topic_incarnation("clicks") == "id-A"
 
 
 # -- history ------------------------------------------------------------------------------------------
@@ -216,3 +266,13 @@ def test_history_breaks_ts_ties_by_offset(store: Store) -> None:
     add_items(store, "a", "b")
     ingest(store, [click("u1", "b", 100, offset=900), click("u1", "a", 100, offset=901)])
     assert [h.item.item_id for h in store.retrieval.history("u1", 5)] == ["b", "a"]
+
+
+def test_stale_partitions_changes_nothing_until_adopted(store: Store) -> None:
+    """The worker rewinds the group between the two calls; a failed rewind must leave the
+    store as it was, so the next start detects the re-creation again."""
+    store.ingest.clicks("clicks", [], {0: 4})
+    adopt(store, "clicks", "id-A", {0: 4})
+    assert store.ingest.stale_partitions("clicks", "id-B", {0: 9}) == [0]
+    assert store.ingest.committed_offsets("clicks") == {0: 4}
+    assert store.ingest.topic_incarnation("clicks") == "id-A"
