@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         await app.consumer.seek(TP(topic, partition), offset)
 
     runtime.seek = seek
+    transport.start_from(app, runtime.start_positions)
 
     # The summary service (None when summaries are off) is shared with the agents that
     # claim users from it: deletion rebuilds and the backfill endpoints.

@@ -14,8 +14,8 @@ import logging
 
 import faust
 
+from streams.agents.runtime import INGEST_TOPICS
 from streams.app import create_app
-from streams.contracts import CLICKS, ITEMS
 from streams.kafka import end_offsets, ensure_topics, topic_ids
 from streams.settings import Settings
 from streams.store import Store
@@ -50,15 +50,16 @@ def _adopt_topics(settings: Settings) -> dict[str, str]:
 
     A topic recreated since its offsets were stored (``Ingest.stale_partitions``) has them
     dropped, so the ingest agents read it again from the start: the consumer group may have
-    committed positions in the new topic already, and the gap guard (``streams.delivery.gaps``)
-    seeks those partitions back to what DuckDB holds. ``streams.agents.topic_watch`` compares
+    committed positions in the new topic already, so after every assignment the consumer
+    starts where DuckDB says (``Runtime.start_positions`` via ``streams.transport.start_from``),
+    not where the group does. ``streams.agents.topic_watch`` compares
     the returned ids with the broker's while the worker runs.
     """
     store = Store(settings.database_path)
     adopted: dict[str, str] = {}
     try:
-        ids = topic_ids(settings.bootstrap, (CLICKS, ITEMS), security=settings.kafka_security)
-        for topic in (CLICKS, ITEMS):
+        ids = topic_ids(settings.bootstrap, INGEST_TOPICS, security=settings.kafka_security)
+        for topic in INGEST_TOPICS:
             topic_id = ids.get(topic)
             ends = end_offsets(settings.bootstrap, topic, security=settings.kafka_security)
             stale = store.ingest.stale_partitions(topic, topic_id, ends)

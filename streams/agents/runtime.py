@@ -8,12 +8,14 @@ deserialisation error that Faust would log and skip.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from streams import metrics
 from streams.contracts import (
@@ -29,9 +31,13 @@ from streams.delivery import GapGuard
 from streams.settings import Settings
 from streams.store import AsyncStore, Store
 
-__all__ = ["Runtime", "Topics", "declare_topics"]
+__all__ = ["INGEST_TOPICS", "Runtime", "Topics", "declare_topics"]
 
 log = logging.getLogger(__name__)
+
+# The topics whose applied offsets DuckDB stores with the data (table consumer_offsets); the
+# deletion agent is idempotent per request id instead.
+INGEST_TOPICS: tuple[str, ...] = (CLICKS, ITEMS)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,24 @@ class Runtime:
             self.applied_offsets[topic] = await self.store.run(lambda s: s.ingest.committed_offsets(topic))
         return self.applied_offsets[topic]
 
+    async def start_positions(self, assigned: frozenset[TP]) -> dict[TP, int]:
+        """Where each assigned ingest partition starts: DuckDB's next offset, 0 if none is stored.
+
+        Called by the transport after every rebalance (``streams.transport.start_from``). The
+        offsets are reloaded from DuckDB, not taken from the cache, since a partition may come
+        back from another owner.
+        """
+        positions: dict[TP, int] = {}
+        for topic in INGEST_TOPICS:
+            partitions = [tp for tp in assigned if tp.topic == topic]
+            if not partitions:
+                continue
+            stored = await self.store.run(functools.partial(_committed_offsets, topic=topic))
+            self.applied_offsets[topic] = stored
+            for tp in partitions:
+                positions[tp] = stored.get(tp.partition, 0)
+        return positions
+
     async def pseudonymous(self, letters: list[DeadLetter]) -> list[DeadLetter]:
         """Dead letters of a user-keyed topic with the salted user key in place of the raw key.
 
@@ -130,3 +154,7 @@ class Runtime:
 
     def wake_summarizer(self) -> None:
         self.summary_wakeup.set()
+
+
+def _committed_offsets(store: Store, *, topic: str) -> dict[int, int]:
+    return store.ingest.committed_offsets(topic)

@@ -48,3 +48,38 @@ def test_a_bad_wait_is_rejected(bad: object) -> None:
     app = faust.App("transport-test-bad", broker=f"{transport.SCHEME}://127.0.0.1:1")
     with pytest.raises(ValueError, match="fetch_max_wait_ms"):
         transport.configure(app, bad)  # type: ignore[arg-type]
+
+
+def test_after_faust_seeks_to_committed_the_registered_positions_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+    from faust.types import TP
+
+    app = faust.App("transport-test-start", broker=f"{transport.SCHEME}://127.0.0.1:1")
+    consumer = app.transport.create_consumer(
+        callback=lambda *_: None,
+        on_partitions_revoked=lambda *_: None,
+        on_partitions_assigned=lambda *_: None,
+    )
+    order: list[object] = []
+
+    async def faust_seek(self: object) -> None:
+        order.append("committed")
+
+    async def seek(tp: TP, offset: int) -> None:
+        order.append((tp, offset))
+
+    async def positions(assigned: frozenset[TP]) -> dict[TP, int]:
+        assert assigned == {TP("clicks", 0), TP("clicks", 1)}
+        return {TP("clicks", 0): 0, TP("clicks", 7): 3}  # 7 is not assigned: never sought
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", faust_seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP("clicks", 0), TP("clicks", 1)})
+    monkeypatch.setattr(consumer, "seek", seek)
+
+    asyncio.run(consumer.perform_seek())
+    assert order == ["committed"]  # nothing registered: Faust's seek alone
+
+    transport.start_from(app, positions)
+    order.clear()
+    asyncio.run(consumer.perform_seek())
+    assert order == ["committed", (TP("clicks", 0), 0)]
