@@ -37,6 +37,7 @@ __all__ = [
     "PENDING_USERS",
     "PENDING_LANE_USERS",
     "PENDING_OLDEST_WAIT",
+    "BACKFILL_HELD",
     "SCORE_BATCH_USERS",
     "SCORE_CALLS",
     "DELETIONS",
@@ -117,6 +118,10 @@ PENDING_LANE_USERS = Gauge(
 )
 PENDING_OLDEST_WAIT = Gauge(
     "streamrec_pending_oldest_wait_seconds", "How long the oldest pending user of a lane has waited", ["lane"]
+)
+BACKFILL_HELD = Gauge(
+    "streamrec_backfill_held",
+    "1 while the backfill lane waits for replayed history to stop arriving (streams.agents.lanes)",
 )
 SCORE_BATCH_USERS = Histogram(
     "streamrec_score_batch_users",

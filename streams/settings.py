@@ -150,6 +150,11 @@ class Settings:
     score_batch_users: int = 1
     live_lag_s: float = 300.0  # a trigger event older than this on arrival is backfill, not live
     backfill_every: int = 4  # when both lanes wait, every n-th call serves the backfill lane
+    # While replayed history arrives, the backfill lane waits until ingestion has been quiet
+    # this long (streams.agents.lanes.BackfillHold; 0 disables), but at most this long between
+    # two backfill calls.
+    backfill_quiet_s: float = 2.0
+    backfill_hold_max_s: float = 30.0
     score_retries: int = 3
     score_backoff_s: float = 0.5
     score_timeout_s: float = 60.0
@@ -197,6 +202,8 @@ class Settings:
             "score_backoff_s": self.score_backoff_s,
             "score_timeout_s": self.score_timeout_s,
             "live_lag_s": self.live_lag_s,
+            "backfill_quiet_s": self.backfill_quiet_s,
+            "backfill_hold_max_s": self.backfill_hold_max_s,
             "summary_timeout_s": self.summary_timeout_s,
         }.items():
             if not math.isfinite(number):
@@ -205,6 +212,12 @@ class Settings:
             raise ValueError(f"`fetch_max_wait_ms` must be >= 0, got {self.fetch_max_wait_ms}")
         if self.live_lag_s < 0:
             raise ValueError(f"`live_lag_s` must be >= 0, got {self.live_lag_s}")
+        if self.backfill_quiet_s < 0:
+            raise ValueError(
+                f"`backfill_quiet_s` must be >= 0 (0 disables the hold), got {self.backfill_quiet_s}"
+            )
+        if self.backfill_hold_max_s <= 0:
+            raise ValueError(f"`backfill_hold_max_s` must be > 0, got {self.backfill_hold_max_s}")
         if self.score_backoff_s < 0:
             raise ValueError(f"`score_backoff_s` must be >= 0, got {self.score_backoff_s}")
         if self.score_timeout_s <= 0:
@@ -261,6 +274,8 @@ class Settings:
             score_batch_users=env_int(env, "STREAMREC_SCORE_BATCH_USERS", 1),
             live_lag_s=env_float(env, "STREAMREC_LIVE_LAG_S", 300.0),
             backfill_every=env_int(env, "STREAMREC_BACKFILL_EVERY", 4),
+            backfill_quiet_s=env_float(env, "STREAMREC_BACKFILL_QUIET_S", 2.0),
+            backfill_hold_max_s=env_float(env, "STREAMREC_BACKFILL_HOLD_MAX_S", 30.0),
             score_retries=env_int(env, "STREAMREC_SCORE_RETRIES", 3),
             score_backoff_s=env_float(env, "STREAMREC_SCORE_BACKOFF_S", 0.5),
             log_level=env.get("STREAMREC_LOG_LEVEL") or "info",

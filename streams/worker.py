@@ -14,7 +14,7 @@ import logging
 
 import faust
 
-from streams.agents.runtime import INGEST_TOPICS
+from streams.agents import INGEST_TOPICS
 from streams.app import create_app
 from streams.kafka import end_offsets, ensure_topics, topic_ids
 from streams.settings import Settings

@@ -3,7 +3,8 @@
 * ``clicks``: ``clicks`` -> validated micro-batches -> DuckDB (the ingest agent);
 * ``catalog``: ``items`` -> the catalog;
 * ``deletions``: "forget me" requests -> ledger -> purge -> ``deletion-status``;
-* ``recommend``: pending users -> candidates -> Triton scores -> ``recommendations``;
+* ``recommend``: pending users -> candidates -> Triton scores -> ``recommendations``; which
+  lane it serves, and when the backfill lane waits for a replay to end (``lanes``);
 * ``summarize``: live recurrent preference summaries; ``backfill``: backfill jobs;
 * ``status``: the worker's HTTP pages (``/status``, ``/ready``, ``/metrics``, summaries) and
   the timer behind the consumer-lag gauge (``lag``);
@@ -27,14 +28,18 @@ from streams.agents import (
     unlearning,
 )
 from streams.agents.backfill import BackfillJob, Backfills
+from streams.agents.lanes import BackfillHold, LanePicker
 from streams.agents.recommend import Recommender, popularity_scores, rank
-from streams.agents.runtime import Runtime, Topics, declare_topics
+from streams.agents.runtime import INGEST_TOPICS, Runtime, Topics, declare_topics
 from streams.agents.summarize import Summaries
 from streams.agents.unlearning import retrained_detail
 
 __all__ = [
+    "INGEST_TOPICS",
+    "BackfillHold",
     "BackfillJob",
     "Backfills",
+    "LanePicker",
     "Recommender",
     "Runtime",
     "Summaries",

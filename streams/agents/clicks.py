@@ -1,6 +1,6 @@
 """The ingest agent: ``clicks`` -> validated micro-batches -> DuckDB, exactly once in effect.
 
-Per micro-batch (``take_events``):
+Per micro-batch (``streams.delivery.intake.micro_batches``):
 
 1. Skip records below the offsets stored in DuckDB (already applied before a crash); seek a
    partition back whose first record lies beyond them (``streams.delivery.gaps``).
@@ -80,6 +80,9 @@ async def handle_click_batch(
         len(batch.dead),
         next_offsets,
     )
+    live_lag_ms = runtime.settings.live_lag_s * 1000
+    if rows and time.time() * 1000 - min(row.ts for row in rows) > live_lag_ms:
+        runtime.backfill_hold.history_arrived(time.monotonic())  # replayed history: hold backfill
     if result.inserted:
         runtime.wake_recommender()
         runtime.wake_summarizer()

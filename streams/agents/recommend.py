@@ -10,7 +10,8 @@ arrived while we scored, the user stays pending and is scored again with the new
 
 **Lanes and batches.** The queue has a live lane and a backfill lane (``streams.store.pending``):
 a user who clicks now is answered before the thousands a replay left behind, and the backfill
-still gets every ``backfill_every``-th call while both wait. Each Triton call carries up to
+still gets every ``backfill_every``-th call while both wait; while replayed history is still
+arriving the backfill lane waits (``streams.agents.lanes``). Each Triton call carries up to
 ``score_batch_users`` users of one lane (cross-user batching: one padded prefix pass on the
 server), and a slot takes its next users the moment it frees, never after a whole round.
 
@@ -35,13 +36,14 @@ from models.prompts import PromptConfig, build_candidate, build_context
 from serving.client import RecommenderClient, ScoreRequest, ScoreResult
 from serving.exceptions import ScoringRejected, ServingError
 from streams import metrics
+from streams.agents.lanes import LanePicker
 from streams.agents.runtime import Runtime, Topics
 from streams.agents.served_set import ServedSetGuard, adapter_set_number
 from streams.contracts import SCHEMA_VERSION, ModelRef, Recommendation, RecommendedItem
 from streams.delivery import send_and_wait
 from streams.store import Candidate, Lane, PendingRecommendation, Store
 
-__all__ = ["register", "rank", "LanePicker", "Prepared", "Recommender"]
+__all__ = ["register", "rank", "Prepared", "Recommender"]
 
 log = logging.getLogger(__name__)
 
@@ -82,30 +84,6 @@ class Prepared:
     request: ScoreRequest
     summary_version: int | None
     started: float
-
-
-@dataclass
-class LanePicker:
-    """Which lane the next call serves: live first, with a guaranteed share for the backfill.
-
-    When both lanes wait, every ``backfill_every``-th call serves the backfill lane, so a
-    sustained live load slows a backfill down but never stops it.
-    """
-
-    backfill_every: int
-    live_streak: int = 0
-
-    def choose(self, live_waiting: bool, backfill_waiting: bool) -> Lane | None:
-        if live_waiting and backfill_waiting and self.live_streak >= self.backfill_every - 1:
-            self.live_streak = 0
-            return "backfill"
-        if live_waiting:
-            self.live_streak += 1 if backfill_waiting else 0
-            return "live"
-        if backfill_waiting:
-            self.live_streak = 0
-            return "backfill"
-        return None
 
 
 @dataclass
@@ -279,7 +257,12 @@ class Recommender:
             )
 
         live, backfill = await self.runtime.store.run(read)
-        lane = picker.choose(bool(live), bool(backfill))
+        hold, now = self.runtime.backfill_hold, time.monotonic()
+        admitted = hold.admits_backfill(now)
+        metrics.BACKFILL_HELD.set(0 if admitted else 1)
+        lane = picker.choose(bool(live), bool(backfill) and admitted)
+        if lane == "backfill":
+            hold.served_backfill(now)
         return lane, (live if lane == "live" else backfill if lane == "backfill" else [])
 
     async def observe_queue(self) -> None:

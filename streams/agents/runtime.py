@@ -18,6 +18,7 @@ import faust
 from faust.types import TP
 
 from streams import metrics
+from streams.agents.lanes import BackfillHold
 from streams.contracts import (
     CLICKS,
     DEAD_LETTERS,
@@ -91,7 +92,12 @@ class Runtime:
     gaps: GapGuard = field(default_factory=GapGuard)
     seek: Callable[[str, int, int], Awaitable[None]] | None = None
     recommend_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Holds the backfill lane while replayed history arrives (fed by the clicks agent).
+    backfill_hold: BackfillHold = field(init=False)
     summary_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.backfill_hold = BackfillHold(self.settings.backfill_quiet_s, self.settings.backfill_hold_max_s)
 
     async def offsets_for(self, topic: str) -> dict[int, int]:
         if topic not in self.applied_offsets:

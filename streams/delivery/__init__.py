@@ -1,7 +1,9 @@
 """How the worker's agents consume and publish without losing a record (Faust side).
 
-* ``batching``: micro-batches, "skip what is already applied", dead letters with reasons, and
-  offsets that advance over rejected records too;
+* ``intake``: micro-batches that keep filling while the previous one is stored, acknowledged
+  only after it was;
+* ``batching``: "skip what is already applied", dead letters with reasons, and offsets that
+  advance over rejected records too;
 * ``publish``: sends that wait for the broker's acknowledgement;
 * ``durable``: retry a durable write, or fail-stop before Kafka commits what was not stored;
 * ``gaps``: a consumer ahead of the offsets stored in DuckDB is sought back, never skipped.
@@ -9,9 +11,10 @@
 Import from here: ``from streams.delivery import split_batch, durably``.
 """
 
-from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, micro_batches, split_batch
+from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, split_batch
 from streams.delivery.durable import FAIL_STOP_EXIT_CODE, durably
 from streams.delivery.gaps import Admitted, GapGuard
+from streams.delivery.intake import micro_batches
 from streams.delivery.publish import send_and_wait, send_dead_letters
 
 __all__ = [

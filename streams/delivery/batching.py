@@ -6,17 +6,16 @@ reason" and "advance the offsets over rejected records too" are implemented once
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, Protocol, TypeVar
 
-import faust
 from pydantic import BaseModel
 
 from streams.contracts import DeadLetter, dead_letter_for, parse_event
 from streams.exceptions import InvalidEvent
 
-__all__ = ["RawMessage", "Accepted", "ParsedBatch", "split_batch", "micro_batches"]
+__all__ = ["RawMessage", "Accepted", "ParsedBatch", "split_batch"]
 
 ContractT = TypeVar("ContractT", bound=BaseModel)
 
@@ -87,13 +86,3 @@ def split_batch(
             Accepted(value, message.partition, message.offset, int(message.timestamp * 1000))
         )
     return batch
-
-
-async def micro_batches(
-    stream: faust.StreamT, max_events: int, within_s: float
-) -> AsyncIterator[list[faust.EventT]]:
-    """``stream.take_events`` as lists. Faust acks a batch only when the next one is requested,
-    i.e. after the caller finished (and durably stored) the previous batch."""
-    # StreamT's type stub lacks take_events; the concrete Stream has it.
-    async for events in cast(faust.Stream, stream).take_events(max_events, within_s):
-        yield list(events)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.bench.ingest_ceiling import Reader, _markdown, profile_groups
+from streams.bench.ingest_ceiling import Reader, _markdown
+from streams.bench.ingest_profile import profile_groups
 
 MAIN = "thread (1): MainThread;run (faust/worker.py:10)"
 RAW = "\n".join(
@@ -39,6 +40,17 @@ def test_report_states_the_ratio_against_the_goal(tmp_path: Path) -> None:
         Reader("bare Faust", 1000, 0.2, 7.0),
         Reader("streamrec worker", 1000, 0.4, 8.0),
     ]
-    text = _markdown(readers, 1000, None)
-    assert "Worker / bare Faust **0.50x** (misses the 0.75x goal)" in text
+    text = _markdown(readers, 1000, None, [0.4, 0.5, 0.9])
+    assert (
+        "Worker / bare Faust **0.50x**, the median of the rounds' ratios "
+        "(0.40, 0.50, 0.90; misses the 0.75x goal)" in text
+    )
     assert "| bare Faust | 5,000 | 0.20 | 7.0 |" in text
+
+
+def test_the_median_reader_is_the_middle_run() -> None:
+    from streams.bench.ingest_ceiling import _median
+
+    runs = [Reader("w", 1000, s, 7.0) for s in (0.1, 0.4, 0.2)]
+    assert _median(runs).seconds == 0.2
+    assert _median(runs[:2]).seconds == 0.4, "an even count takes the lower (slower) middle run"

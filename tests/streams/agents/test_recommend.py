@@ -208,35 +208,3 @@ def test_an_answer_that_used_a_shard_marked_meanwhile_is_scored_again(tmp_path: 
         runtime.store.close()
 
     asyncio.run(scenario())
-
-
-# -- lanes: live users first, the backfill never starved ----------------------------------------
-
-
-def test_lane_picker_serves_live_first_and_gives_backfill_its_share() -> None:
-    from streams.agents.recommend import LanePicker
-
-    picker = LanePicker(backfill_every=4)
-    both = [picker.choose(True, True) for _ in range(8)]
-    assert both == ["live", "live", "live", "backfill"] * 2, "every 4th call goes to the backfill"
-    assert picker.choose(False, True) == "backfill"
-    assert picker.choose(True, False) == "live"
-    assert picker.choose(False, False) is None
-
-
-def test_lane_picker_with_backfill_every_one_alternates_nothing_away_from_backfill() -> None:
-    from streams.agents.recommend import LanePicker
-
-    picker = LanePicker(backfill_every=1)
-    assert [picker.choose(True, True) for _ in range(3)] == ["backfill"] * 3
-    assert picker.choose(True, False) == "live"
-
-
-def test_live_streak_only_counts_while_the_backfill_waits() -> None:
-    """Live calls made while no backfill waited do not use up the backfill's turn."""
-    from streams.agents.recommend import LanePicker
-
-    picker = LanePicker(backfill_every=3)
-    for _ in range(5):
-        assert picker.choose(True, False) == "live"
-    assert [picker.choose(True, True) for _ in range(3)] == ["live", "live", "backfill"]
