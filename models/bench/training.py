@@ -118,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({len(groups)} groups, {samples} samples, {args.epochs} epoch(s))"
     )
     report = {
+        "date": time.strftime("%Y-%m-%d"),
         "model_dir": str(args.model_dir),
         "groups": len(groups),
         "samples": samples,

@@ -188,7 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        body = {**info, "seconds": figures, "forget_over_full": ratio, "goal": goal}
+        body = {
+            "date": time.strftime("%Y-%m-%d"),
+            **info,
+            "seconds": figures,
+            "forget_over_full": ratio,
+            "goal": goal,
+        }
         (args.out / "unlearning.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
     return 0
 
