@@ -8,13 +8,14 @@ free, and here it spends that time moving the next records through Faust into th
 
 The delivery promise is unchanged: a batch's events are acknowledged only when the caller asks
 for the next batch, i.e. after it finished (and durably stored) this one, and never when the
-caller raised. At most ``max_events`` more records wait behind the batch in flight; then the
-stream waits (backpressure), so memory stays bounded. A crash loses only unacknowledged
+caller raised. At most ``2 x max_events`` more records wait behind the batch in flight; then
+the stream waits (backpressure), so memory stays bounded. A crash loses only unacknowledged
 records, which Kafka redelivers and the stored offsets deduplicate.
 
 Uses ``Stream.add_processor`` (public) and ``Stream._enable_passive`` (private, the same hook
-``take_events`` uses); faust-streaming is pinned, and ``tests/streams/delivery/test_intake.py``
-runs this against a real Faust stream.
+``take_events`` uses); faust-streaming is pinned. ``tests/streams/delivery/test_intake.py``
+checks the acks and the bound against a stand-in stream; every e2e test runs it on a real
+Faust stream and Kafka.
 """
 
 from __future__ import annotations
