@@ -13,6 +13,11 @@ exactly the token ids, positions and keys it would see scored alone; the scores 
 the one-row-per-candidate path to float rounding (measured |dP| <= 5e-6), and a 20-candidate
 ranking runs 1.6x faster on the 2-core CPU. Several users are several rows, right-padded.
 
+Candidates also share their first tokens: every TALLRec candidate starts with the same framing
+(``Target item: "``, 4 of about 27 SmolLM2 tokens). ``hoist_shared_head`` moves those into the
+prefix, where they run once per user instead of once per candidate (see its docstring for why
+that is exact).
+
 The mask is a custom 4D mask, which transformers passes to the attention as is: the ``sdpa``
 and ``eager`` attention implementations accept it, ``flash_attention_2`` does not.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PackedCandidates", "pack_candidates"]
+__all__ = ["PackedCandidates", "hoist_shared_head", "pack_candidates"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +101,29 @@ def pack_candidates(
         last_rows=torch.tensor(last_rows, dtype=torch.long),
         last_columns=torch.tensor(last_columns, dtype=torch.long),
     )
+
+
+def hoist_shared_head(
+    context_ids: Sequence[int], candidate_ids: Sequence[Sequence[int]]
+) -> tuple[list[int], list[list[int]]]:
+    """Move the token ids that every candidate starts with to the end of the context.
+
+    Why it is exact: under the packing mask a candidate's tokens attend to the user's prefix
+    and to the candidate's own earlier tokens, at positions that restart after the prefix. A
+    head shared by all candidates therefore has the same ids, positions and attention inputs
+    in every candidate, so its keys and values are the same each time; running it once as the
+    end of the prefix leaves every candidate's token sequence (context + candidate) unchanged
+    and saves ``(n - 1) * head`` positions. Scores agree to float rounding.
+
+    Every candidate keeps at least its last token, where the answer is read, so a lone
+    candidate, or one that is a prefix of the others, caps the head.
+    """
+    tails = [list(ids) for ids in candidate_ids]
+    if not tails:
+        return list(context_ids), tails
+    first = tails[0]
+    limit = min(len(ids) for ids in tails) - 1
+    head = 0
+    while head < limit and all(ids[head] == first[head] for ids in tails):
+        head += 1
+    return list(context_ids) + first[:head], [ids[head:] for ids in tails]

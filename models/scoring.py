@@ -36,7 +36,7 @@ import torch
 
 from models.exceptions import ModelLoadError, ScoringInputError
 from models.loading import load_causal_lm
-from models.packing import pack_candidates
+from models.packing import hoist_shared_head, pack_candidates
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -72,8 +72,14 @@ class ScorerConfig:
     # users * S * (context + S) values (S the packed width): 32 candidates and a 300-token
     # context make ~5 MB per user in fp32.
     candidate_batch_size: int = 32
+    # Run the candidates' shared first tokens once, as the end of the prefix
+    # (``models.packing.hoist_shared_head``): the same scores for ~9% less CPU time per
+    # ranking. False exists so the scoring-steps benchmark can measure what it buys.
+    hoist_shared_head: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.hoist_shared_head, bool):
+            raise ValueError(f"ScorerConfig.hoist_shared_head must be a bool, got {self.hoist_shared_head!r}")
         for name in (
             "max_candidates",
             "max_context_tokens",
@@ -284,6 +290,10 @@ class Scorer:
         self, tokenized: Sequence[tuple[list[int], list[list[int]]]], before_pass: PassHook | None
     ) -> list[npt.NDArray[np.float32]]:
         """The one fast path: a prefix pass, then packed candidate passes (``models.packing``)."""
+        if self.config.hoist_shared_head:
+            tokenized = [
+                hoist_shared_head(context_ids, candidate_ids) for context_ids, candidate_ids in tokenized
+            ]
         users = len(tokenized)
         rows = torch.arange(users)
         # 1. All contexts in one right-padded pass (row u is user u). A pad comes after its

@@ -10,7 +10,9 @@ smallest top-10 overlap and the largest |dP|. The steps:
 - ``naive``: full prompts in one padded batch, full-vocabulary logits (``Scorer.score_naive``);
 - ``row per candidate``: the previous fast path, kept here as the baseline: the context runs
   once, and its KV cache is copied into one batch row per candidate;
-- ``packed``: the current fast path: all candidates packed into one row behind the cache;
+- ``packed``: all candidates packed into one row behind the cache, each candidate whole;
+- ``packed + shared head once``: the current fast path: the candidates' common first tokens
+  (``Target item: "``) run once, as the end of the prefix (``models.packing.hoist_shared_head``);
 - ``packed + mixed``: the same with bf16 projection weights and an fp32 stream
   (``STREAMREC_PRECISION=mixed``);
 - two rejected steps, measured so that the rejection has figures: the whole model in bf16,
@@ -39,7 +41,7 @@ import torch
 from tqdm import tqdm
 
 from models.loading import load_causal_lm, resolve_model_dir
-from models.scoring import Scorer
+from models.scoring import Scorer, ScorerConfig
 from serving.bench.gpu_check import MAX_DELTA_P, MIN_OVERLAP, compare, fixed_requests
 from serving.bench.scoring import median_seconds
 from serving.client import ScoreRequest
@@ -147,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = requests[0]
 
     fp32 = Scorer.from_pretrained(model_dir, precision="float32")
+    whole = Scorer.from_pretrained(model_dir, ScorerConfig(hoist_shared_head=False), precision="float32")
     mixed = Scorer.from_pretrained(model_dir, precision="mixed")
     bf16 = Scorer.from_pretrained(model_dir, precision="bfloat16")
     int8 = _int8_scorer(model_dir)
@@ -154,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps: list[tuple[str, Score]] = [
         ("naive", fp32.score_naive),
         ("row per candidate (previous)", lambda c, k: score_row_per_candidate(fp32, c, k)),
-        ("packed", fp32.score),
+        ("packed", whole.score),
+        ("packed + shared head once", fp32.score),
         ("packed + mixed bf16", mixed.score),
         ("packed + bf16 model", bf16.score),
         ("packed + int8 dynamic", int8.score),
@@ -166,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         users = requests[:2] if name == "naive" else requests
         agreement = compare(reference[: len(users)], [score(r.context, r.candidates) for r in users])
         seconds = median_seconds(partial(score, first.context, first.candidates), args.repeats)
-        results.append({"name": name.replace("", ""), "seconds": seconds, **agreement})
+        results.append({"name": name, "seconds": seconds, **agreement})
     naive_seconds = results[0]["seconds"]
     previous = naive_seconds
     for step in results:

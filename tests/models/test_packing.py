@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.packing import pack_candidates
+from models.packing import hoist_shared_head, pack_candidates
 
 
 def test_one_user_two_candidates_see_the_prefix_and_themselves_only() -> None:
@@ -57,3 +57,29 @@ def test_additive_mask_is_zero_where_allowed_and_the_dtype_minimum_elsewhere() -
 def test_row_counts_must_agree() -> None:
     with pytest.raises(ValueError, match="row counts"):
         pack_candidates([[[1]]], torch.ones((2, 1), dtype=torch.long), torch.tensor([1, 1]))
+
+
+def test_the_shared_head_moves_to_the_end_of_the_context() -> None:
+    context, tails = hoist_shared_head([1, 2], [[7, 8, 9, 10], [7, 8, 5], [7, 8, 9, 6]])
+    assert context == [1, 2, 7, 8]
+    assert tails == [[9, 10], [5], [9, 6]]
+    # Each candidate's full sequence is unchanged: that is what makes it exact.
+    assert [context + t for t in tails] == [[1, 2, 7, 8, 9, 10], [1, 2, 7, 8, 5], [1, 2, 7, 8, 9, 6]]
+
+
+@pytest.mark.parametrize(
+    ("candidates", "tails"),
+    [
+        ([[7, 8, 9]], [[9]]),  # a lone candidate keeps its last token, where the answer is read
+        ([[7, 8], [7, 8, 9]], [[8], [8, 9]]),  # a candidate that prefixes another caps the head
+        ([[7], [7]], [[7], [7]]),  # one-token candidates keep their only token
+        ([[1, 2], [3, 2]], [[1, 2], [3, 2]]),  # nothing shared
+        ([], []),
+    ],
+)
+def test_every_candidate_keeps_at_least_its_last_token(
+    candidates: list[list[int]], tails: list[list[int]]
+) -> None:
+    context, got = hoist_shared_head([0], candidates)
+    assert got == tails
+    assert all(context + t == [0, *c] for t, c in zip(got, candidates, strict=True))

@@ -7,6 +7,7 @@ import pytest
 
 from models.exceptions import ModelLoadError, ScoringInputError
 from models.loading import resolve_model_dir
+from models.packing import hoist_shared_head
 from models.prompts import build_candidate, build_context
 from models.scoring import Scorer, ScorerConfig, answer_token_ids
 from models.types import HistoryEntry, ItemText
@@ -48,6 +49,29 @@ def test_prefix_cached_equals_naive(scorer: Scorer) -> None:
     # Random weights, yet the candidates must not all get the same score: otherwise the
     # comparison above would prove little.
     assert np.ptp(cached) > 0.01
+
+
+def test_the_shared_candidate_head_runs_once_with_the_same_scores(tiny_model_dir: Path) -> None:
+    # Real TALLRec candidates all start "Target item: \"": hoisting that head into the prefix
+    # must leave every score as the naive full prompts give it.
+    context, _ = request()
+    candidates = [
+        build_candidate(ItemText(str(i), title, genres))
+        for i, (title, genres) in enumerate(
+            [("Heat", ("Action",)), ("Babe", ("Children", "Drama")), ("Casino", ()), ("Hea", ("Crime",))]
+        )
+    ]
+    hoisted = Scorer.from_pretrained(tiny_model_dir, ScorerConfig(candidate_batch_size=3))
+    whole = Scorer.from_pretrained(
+        tiny_model_dir, ScorerConfig(candidate_batch_size=3, hoist_shared_head=False)
+    )
+    context_ids, candidate_ids = hoisted.tokenize(context, candidates)
+    moved, _ = hoist_shared_head(context_ids, candidate_ids)
+    assert len(moved) > len(context_ids)  # the case under test: there is a shared head
+    scores = hoisted.score(context, candidates)
+    np.testing.assert_allclose(scores, whole.score(context, candidates), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(scores, hoisted.score_naive(context, candidates), atol=TOLERANCE, rtol=0)
+    assert np.ptp(scores) > 0.01
 
 
 def test_permuting_candidates_permutes_probabilities(scorer: Scorer) -> None:
@@ -98,7 +122,13 @@ def test_answer_tokens_cover_both_spellings(scorer: Scorer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("max_candidates", 0), ("candidate_batch_size", -1), ("max_context_tokens", 1.5)]
+    ("field", "value"),
+    [
+        ("max_candidates", 0),
+        ("candidate_batch_size", -1),
+        ("max_context_tokens", 1.5),
+        ("hoist_shared_head", 1),
+    ],
 )
 def test_scorer_config_validation(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"ScorerConfig.{field}.*{value!r}"):

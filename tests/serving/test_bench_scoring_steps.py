@@ -36,12 +36,13 @@ def test_the_report_lists_every_step_with_its_agreement(tiny_model_dir: Path, tm
         "naive",
         "row per candidate (previous)",
         "packed",
+        "packed + shared head once",
         "packed + mixed bf16",
         "packed + bf16 model",
         "packed + int8 dynamic",
     ]
     # The exact steps agree with the fp32 reference; every step has a time and a verdict.
-    for name in ("naive", "row per candidate (previous)", "packed"):
+    for name in ("naive", "row per candidate (previous)", "packed", "packed + shared head once"):
         assert steps[name]["min_top10_overlap"] == 10 and steps[name]["max_abs_delta_p"] < 1e-4
         assert steps[name]["accepted"]
     assert all(step["seconds"] > 0 and isinstance(step["accepted"], bool) for step in steps.values())
