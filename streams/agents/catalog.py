@@ -52,5 +52,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
 
     @app.agent(topics.items, name="streamrec.catalog")
     async def catalog(stream: faust.StreamT) -> None:
-        async for events in micro_batches(stream, settings.batch_max_events, settings.batch_within_s):
+        async for events in micro_batches(
+            stream, settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_item_batch(runtime, topics, events)

@@ -94,5 +94,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
 
     @app.agent(topics.clicks, name="streamrec.ingest-clicks")
     async def ingest_clicks(stream: faust.StreamT) -> None:
-        async for events in micro_batches(stream, settings.batch_max_events, settings.batch_within_s):
+        async for events in micro_batches(
+            stream, settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_click_batch(runtime, topics, events)

@@ -159,7 +159,7 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, summaries: Summar
 
     @app.agent(topics.deletions, name="streamrec.deletions")
     async def deletions(stream: faust.StreamT) -> None:
-        async for events in micro_batches(stream, 100, settings.batch_within_s):
+        async for events in micro_batches(stream, 100, settings.batch_within_s, settings.batch_quiet_s):
             await handle_deletion_batch(runtime, topics, summaries, events)
 
     @app.task

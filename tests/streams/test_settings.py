@@ -106,6 +106,7 @@ def test_unparsable_value_names_the_variable(name: str, value: str) -> None:
         ({"STREAMREC_CANDIDATES": "0"}, "candidates"),
         ({"STREAMREC_WEB_PORT": "0"}, "web_port"),
         ({"STREAMREC_BATCH_WITHIN_S": "0"}, "batch_within_s"),
+        ({"STREAMREC_BATCH_QUIET_S": "0"}, "batch_quiet_s"),
         ({"STREAMREC_SCORE_RETRIES": "-1"}, "score_retries"),
         ({"STREAMREC_LOG_LEVEL": "verbose"}, "log_level"),
     ],
@@ -160,6 +161,7 @@ def test_settings_are_frozen() -> None:
     [
         {"STREAMREC_BATCH_WITHIN_S": "nan"},
         {"STREAMREC_BATCH_WITHIN_S": "inf"},
+        {"STREAMREC_BATCH_QUIET_S": "nan"},
         {"STREAMREC_SCORE_BACKOFF_S": "nan"},
         {"STREAMREC_SCORE_BACKOFF_S": "-1"},
     ],

@@ -37,6 +37,7 @@ class FakeStream:
     fed: int = 0
     drainer: asyncio.Task[None] | None = None
     channel: Any = None
+    gap_s: float = 0.0  # between records: 0 is a replay's backlog, more a trickle
 
     def __post_init__(self) -> None:
         async def _empty() -> Any:  # aiter(channel) must work; the drainer ignores it
@@ -56,7 +57,7 @@ class FakeStream:
             self.fed += 1
             for processor in list(self._processors):
                 await processor(value)
-            await asyncio.sleep(0)
+            await asyncio.sleep(self.gap_s)
 
     async def wait(self, event: asyncio.Event) -> None:
         await event.wait()
@@ -129,10 +130,42 @@ def test_a_caller_that_raises_leaves_its_batch_unacked() -> None:
     asyncio.run(scenario())
 
 
+def test_a_quiet_stream_hands_out_its_batch_without_waiting_out_the_window() -> None:
+    # A live user's clicks arrive together, then nothing. With a 60 s window the batch must
+    # still come out: the quiet rule, not the window, releases it.
+    async def scenario() -> None:
+        stream = FakeStream(list(range(5)))
+        agen = micro_batches(stream, 100, 60.0, 0.02)  # type: ignore[arg-type]
+        batch = await asyncio.wait_for(agen.__anext__(), timeout=10)
+        assert [e.value for e in batch] == list(range(5))
+        await agen.aclose()
+        assert stream.drainer is not None
+        stream.drainer.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_records_that_keep_coming_keep_the_batch_open_until_the_window() -> None:
+    # One record every 10 ms never leaves the stream quiet for 0.2 s, so batches close on the
+    # 0.5 s window: several records each, not one per quiet check.
+    async def scenario() -> None:
+        stream = FakeStream(list(range(200)), gap_s=0.01)
+        agen = micro_batches(stream, 1000, 0.5, 0.2)  # type: ignore[arg-type]
+        first = await asyncio.wait_for(agen.__anext__(), timeout=10)
+        assert 5 < len(first) < 150  # about 50: the window closed it, not the end of the stream
+        await agen.aclose()
+        assert stream.drainer is not None
+        stream.drainer.cancel()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(("max_events", "within_s"), [(0, 0.1), (10, 0.0)])
 def test_bad_batch_settings_are_rejected(max_events: int, within_s: float) -> None:
     async def scenario() -> None:
         with pytest.raises(ValueError):
             await micro_batches(FakeStream([]), max_events, within_s).__anext__()  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="quiet_s"):
+            await micro_batches(FakeStream([]), 10, 0.1, 0.0).__anext__()  # type: ignore[arg-type]
 
     asyncio.run(scenario())
