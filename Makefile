@@ -41,7 +41,8 @@ format: $(STAMP)
 
 # The speed suite (issue #11), written to reports/bench/ (JSON, Markdown, PNG): scoring steps
 # checked against fp32, ingest of the worker against bare Faust and raw aiokafka (with a py-spy
-# profile), click -> recommendation latency through the real broker, Triton and worker, then
+# profile), a click batch's DuckDB write beside a busy thread (one call per statement against
+# one script), click -> recommendation latency through the real broker, Triton and worker, then
 # aggregated-adapter scoring, cross-user batching, shared-prefix training and forgetting one
 # user against a full retrain (streams.bench.suite tabulates those four); then the README's
 # benchmark block is regenerated from the reports. bench-quick skips the last four (their
@@ -50,6 +51,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --out reports/bench
 	$(PY) -m streams.bench.ingest_ceiling --out reports/bench
+	$(PY) -m streams.bench.gil_contention --out reports/bench
 	$(PY) -m streams.bench.latency --out reports/bench
 	$(PY) -m serving.bench.adapters --out reports/bench
 	$(PY) -m serving.bench.gpu_check --device cpu --users 8 --batch-sizes 1,4 --repeats 3 \
@@ -63,7 +65,8 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m serving.bench.scoring_steps --users 8 --repeats 2 --out reports/bench
-	$(PY) -m streams.bench.ingest_ceiling --clicks 20000 --out reports/bench
+	$(PY) -m streams.bench.ingest_ceiling --clicks 20000 --rounds 3 --out reports/bench
+	$(PY) -m streams.bench.gil_contention --out reports/bench
 	$(PY) -m streams.bench.latency --quick --out reports/bench
 	$(PY) -m streams.bench.suite --reports reports/bench
 	$(PY) -m streams.bench.readme

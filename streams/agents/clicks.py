@@ -81,10 +81,17 @@ async def handle_click_batch(
         next_offsets,
     )
     live_lag_ms = runtime.settings.live_lag_s * 1000
-    if rows and time.time() * 1000 - min(row.ts for row in rows) > live_lag_ms:
-        runtime.backfill_hold.history_arrived(time.monotonic())  # replayed history: hold backfill
+    wall_ms, now = time.time() * 1000, time.monotonic()
+    hold = runtime.backfill_hold
+    if rows and wall_ms - min(row.ts for row in rows) > live_lag_ms:
+        hold.history_arrived(now)  # replayed history: hold backfill
     if result.inserted:
-        runtime.wake_recommender()
+        # Wake the recommender only if it has something new to serve: a live click, or a
+        # backfill it may serve now. During a replay, waking it for every batch of history
+        # made it read the queue for nothing, on the store thread this batch's successors
+        # need. Its one-second poll still finds the backfill once the hold lets go.
+        if wall_ms - max(row.ts for row in rows) <= live_lag_ms or hold.admits_backfill(now):
+            runtime.wake_recommender()
         runtime.wake_summarizer()
     return result
 

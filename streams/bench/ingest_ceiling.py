@@ -16,7 +16,7 @@ partitions), then three readers consume all of them from the start, one after th
 Throughput is records / (time of the last record - time of the first), so start-up and group
 joins are excluded for all three. The goal (issue #11) is worker >= 0.75x bare Faust.
 
-Bare Faust and the worker each run ``--rounds`` times (3), alternating which goes first, so
+Bare Faust and the worker each run ``--rounds`` times (5), alternating which goes first, so
 that a drift of this shared machine hits both alike; the ratio is the median of the rounds'
 ratios. (Single runs of either varied by up to 1.5x here.)
 
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clicks", type=int, default=100_000)
     parser.add_argument("--movielens", type=Path, default=DEFAULT_MOVIELENS)
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3, help="runs each of bare Faust and the worker")
+    parser.add_argument("--rounds", type=int, default=5, help="runs each of bare Faust and the worker")
     parser.add_argument("--timeout", type=float, default=900.0, help="per reader, seconds")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ END = "<!-- bench:end -->"
 REPORTS: tuple[tuple[str, str], ...] = (
     ("scoring_steps.md", "scoring_steps.png"),
     ("ingest.md", "ingest.png"),
+    ("gil_contention.md", "gil_contention.png"),
     ("latency.md", "latency.png"),
     ("suite.md", ""),
 )

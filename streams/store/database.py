@@ -9,6 +9,7 @@ a connection of their own and never write ``BEGIN``/``COMMIT`` themselves, they 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,32 @@ class Database:
             raise
         else:
             con.execute("COMMIT")
+
+    def atomic_script(self, statements: str, answer: str) -> tuple[Any, ...]:
+        """Run ``statements`` (a SQL script) as one transaction, then the query ``answer``, in
+        a single call; returns ``answer``'s first row.
+
+        Why a single call: the worker calls DuckDB from its store thread while the event loop
+        holds the GIL nearly all the time, and every call waits for the GIL a few times (each
+        wait up to the 5 ms switch interval), however little SQL it carries. A click batch as
+        eight calls took ~10x its own time next to a busy event loop
+        (``python -m streams.bench.gil_contention``).
+
+        ``answer`` runs after the commit, so it should only read what the script left, such
+        as session variables (``SET VARIABLE``). If a statement or the commit fails, nothing
+        of the script stays and the error propagates, as with :meth:`transaction`.
+        """
+        con = self.con
+        try:
+            row = con.execute(f"BEGIN TRANSACTION;\n{statements}\nCOMMIT;\n{answer}").fetchone()
+        except BaseException:
+            # Nothing is open if the commit itself failed (DuckDB rolled back) or the answer did.
+            with contextlib.suppress(duckdb.TransactionException):
+                con.execute("ROLLBACK")
+            raise
+        if row is None:
+            raise RuntimeError(f"the answer of an atomic script returned no row: {answer}")
+        return tuple(row)
 
     def count(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """The first column of the first row as an int (``count(*)``, ``DELETE ... RETURNING``)."""

@@ -14,7 +14,7 @@ Every statement of the "exactly once in effect" guarantee is in this file:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,18 @@ import duckdb
 import pyarrow as pa
 
 from streams.store.database import Database, now_ms
-from streams.store.tombstones import drop_forgotten
+from streams.store.tombstones import forgotten
 
-__all__ = ["ClickRow", "ItemRow", "IngestResult", "Ingest"]
+__all__ = [
+    "CLICK_BATCH_TABLE_SQL",
+    "STORE_CLICKS_ANSWER",
+    "ClickRow",
+    "ItemRow",
+    "IngestResult",
+    "Ingest",
+    "click_batch_columns",
+    "store_clicks_sql",
+]
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,89 @@ class IngestResult:
     duplicates: int  # rows whose event_id was already stored
 
 
-def _save_offsets(con: duckdb.DuckDBPyConnection, topic: str, next_offsets: Mapping[int, int]) -> None:
+def _sql_text(value: str) -> str:
+    """``value`` as a SQL string literal (DuckDB strings have no backslash escapes)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _offsets_sql(topic: str, next_offsets: Mapping[int, int]) -> str:
+    """One statement for all partitions (a micro-batch touches every partition), or none."""
     if not next_offsets:
-        return
-    # One statement for all partitions: per-statement overhead showed in the ingest profile
-    # (``python -m streams.bench.ingest_ceiling``), and a micro-batch touches every partition.
-    rows = ", ".join("(?, ?, ?)" for _ in next_offsets)
-    values = [v for partition, offset in next_offsets.items() for v in (topic, partition, offset)]
-    con.execute(f"INSERT OR REPLACE INTO consumer_offsets VALUES {rows}", values)
+        return ""
+    rows = ", ".join(f"({_sql_text(topic)}, {int(p)}, {int(o)})" for p, o in next_offsets.items())
+    return f"INSERT OR REPLACE INTO consumer_offsets VALUES {rows};"
+
+
+def _save_offsets(con: duckdb.DuckDBPyConnection, topic: str, next_offsets: Mapping[int, int]) -> None:
+    sql = _offsets_sql(topic, next_offsets)
+    if sql:
+        con.execute(sql)
+
+
+def click_batch_columns(batch: Sequence[ClickRow], user_key: Callable[[str], str]) -> list[list[Any]]:
+    """The parameters of :data:`CLICK_BATCH_TABLE_SQL`, one list per column."""
+    # A batch holds many clicks of few users: hash each user id once (a sha256 per row
+    # showed in the ingest profile, and this runs holding the GIL the event loop needs).
+    keys: dict[str, str] = {}
+    return [
+        list(range(len(batch))),
+        [r.event_id for r in batch],
+        [r.user_id for r in batch],
+        [keys.get(r.user_id) or keys.setdefault(r.user_id, user_key(r.user_id)) for r in batch],
+        [r.item_id for r in batch],
+        [r.event_type for r in batch],
+        [r.rating for r in batch],
+        [r.ts for r in batch],
+        [r.partition for r in batch],
+        [r.offset for r in batch],
+    ]
+
+
+# The click batch as a temp table of this connection (temp tables are never written to disk).
+CLICK_BATCH_TABLE_SQL = """
+    CREATE OR REPLACE TEMP TABLE click_batch AS SELECT
+        unnest(?::BIGINT[]) AS pos, unnest(?::VARCHAR[]) AS event_id, unnest(?::VARCHAR[]) AS user_id,
+        unnest(?::VARCHAR[]) AS user_key, unnest(?::VARCHAR[]) AS item_id,
+        unnest(?::VARCHAR[]) AS event_type, unnest(?::DOUBLE[]) AS rating, unnest(?::BIGINT[]) AS ts,
+        unnest(?::INTEGER[]) AS "partition", unnest(?::BIGINT[]) AS "offset"
+"""
+# DuckDB session variables, set by each click batch's script.
+_SEQ_BEFORE = "streamrec_ingest_seq_before"
+_INSERTED = "streamrec_ingest_inserted"
+_BLOCKED = "streamrec_ingest_blocked"
+STORE_CLICKS_ANSWER = f"SELECT getvariable('{_INSERTED}'), getvariable('{_BLOCKED}')"  # (inserted, blocked)
+
+
+def store_clicks_sql(now: int, topic: str, next_offsets: Mapping[int, int]) -> str:
+    """The whole write of a click batch (the temp table ``click_batch``) as one SQL script.
+
+    Every statement costs in proportion to the batch, not to the table: the batch meets the
+    stored event ids through the primary key's index (INSERT OR IGNORE), and the rows just
+    stored are found again by ``seq``, which only grows, so DuckDB's min/max statistics skip
+    all but the newest row group. It leaves the counts :data:`STORE_CLICKS_ANSWER` reads.
+    """
+    before = f"getvariable('{_SEQ_BEFORE}')"
+    return f"""
+        SET VARIABLE {_SEQ_BEFORE} = (SELECT coalesce(max(seq), 0) FROM interactions);
+        -- Events covered by a deletion tombstone (replays of forgotten data) are never stored;
+        -- events already stored (redelivery, producer retries) are ignored. An ignored event
+        -- uses up a seq number: seq orders interactions, it does not count them.
+        INSERT OR IGNORE INTO interactions (event_id, user_id, item_id, event_type, rating, ts,
+                                            ingested_at, source_partition, source_offset, seq)
+        SELECT event_id, user_id, item_id, event_type, rating, ts, {int(now)}, "partition", "offset",
+               {before} + row_number() OVER (ORDER BY pos)
+        FROM click_batch b
+        WHERE NOT {forgotten("b")};
+        -- Latest wins: one pending mark per user with a new event, at the newest one.
+        INSERT OR REPLACE INTO rec_pending (user_id, trigger_event_id, updated_at, trigger_ts)
+        SELECT user_id, arg_max(event_id, seq), {int(now)}, arg_max(ts, seq)
+        FROM interactions WHERE seq > {before} GROUP BY user_id;
+        -- The offsets of every record of the batch, rejected ones included.
+        {_offsets_sql(topic, next_offsets)}
+        SET VARIABLE {_INSERTED} = (SELECT count(*) FROM interactions WHERE seq > {before});
+        SET VARIABLE {_BLOCKED} = (SELECT count(*) FROM click_batch b WHERE {forgotten("b")});
+        DROP TABLE click_batch;
+    """
 
 
 class Ingest:
@@ -140,58 +224,20 @@ class Ingest:
             unique.setdefault(row.event_id, row)
         batch = list(unique.values())
         now = now_ms()
-        table = pa.table(
-            {
-                "pos": pa.array(range(len(batch)), pa.int64()),
-                "event_id": pa.array([r.event_id for r in batch], pa.string()),
-                "user_id": pa.array([r.user_id for r in batch], pa.string()),
-                "user_key": pa.array([self._db.user_key(r.user_id) for r in batch], pa.string()),
-                "item_id": pa.array([r.item_id for r in batch], pa.string()),
-                "event_type": pa.array([r.event_type for r in batch], pa.string()),
-                "rating": pa.array([r.rating for r in batch], pa.float64()),
-                "ts": pa.array([r.ts for r in batch], pa.int64()),
-                "partition": pa.array([r.partition for r in batch], pa.int32()),
-                "offset": pa.array([r.offset for r in batch], pa.int64()),
-            }
-        )
+        columns = click_batch_columns(batch, self._db.user_key)
         db = self._db
-        try:
-            with db.transaction() as con:
-                con.register("click_batch", table)
-                # 1. Drop events covered by a deletion tombstone (replays of forgotten data).
-                drop_forgotten(con, "click_batch", "click_ok")
-                kept = db.count("SELECT count(*) FROM click_ok")
-                # 2. Drop events already stored (redelivery, producer retries).
-                con.execute("DELETE FROM click_ok WHERE event_id IN (SELECT event_id FROM interactions)")
-                fresh = db.count("SELECT count(*) FROM click_ok")
-                con.execute(
-                    """
-                    INSERT INTO interactions (event_id, user_id, item_id, event_type, rating, ts,
-                                              ingested_at, source_partition, source_offset, seq)
-                    SELECT event_id, user_id, item_id, event_type, rating, ts, ?, "partition", "offset",
-                           (SELECT coalesce(max(seq), 0) FROM interactions)
-                               + row_number() OVER (ORDER BY pos)
-                    FROM click_ok
-                    """,
-                    [now],
-                )
-                # 3. Latest wins: one pending mark per user, pointing at their newest event.
-                con.execute(
-                    """
-                    INSERT OR REPLACE INTO rec_pending (user_id, trigger_event_id, updated_at, trigger_ts)
-                    SELECT user_id, arg_max(event_id, pos), ?, arg_max(ts, pos) FROM click_ok GROUP BY user_id
-                    """,
-                    [now],
-                )
-                # 4. The offsets of every record of the batch, in the same transaction.
-                _save_offsets(con, topic, next_offsets)
-                con.execute("DROP TABLE click_ok")
-        finally:
-            db.con.unregister("click_batch")
+        # Two calls in all (see Database.atomic_script for why the count of calls matters):
+        # the batch goes in as parameters, converted once while this thread holds the GIL (a
+        # registered Arrow table would call back into Python at every scan), then one script.
+        db.con.execute(CLICK_BATCH_TABLE_SQL, columns)
+        fresh, blocked = (
+            int(v) for v in db.atomic_script(store_clicks_sql(now, topic, next_offsets), STORE_CLICKS_ANSWER)
+        )
+        kept = len(batch) - blocked
         return IngestResult(
             received=len(rows),
             inserted=fresh,
-            blocked=len(batch) - kept,
+            blocked=blocked,
             duplicates=(len(rows) - len(batch)) + (kept - fresh),
         )
 

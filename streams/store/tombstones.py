@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-__all__ = ["drop_forgotten", "write_tombstones"]
+__all__ = ["forgotten", "write_tombstones"]
 
 
 def write_tombstones(
@@ -33,20 +33,15 @@ def write_tombstones(
         )
 
 
-def drop_forgotten(con: duckdb.DuckDBPyConnection, batch: str, kept: str) -> None:
-    """Create temp table ``kept`` with the rows of ``batch`` that no tombstone covers.
+def forgotten(row: str) -> str:
+    """SQL condition, true for a row (alias ``row``) that a tombstone covers.
 
-    ``batch`` must have ``user_key``, ``item_id`` and ``ts`` columns. Run it inside the
-    transaction that inserts ``kept``.
+    The row needs ``user_key``, ``item_id`` and ``ts`` columns. Use it as ``NOT ...`` in the
+    statement that inserts, inside the transaction that inserts: then there is no moment at
+    which a replayed event of a forgotten user is stored, not even inside a transaction.
     """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {kept} AS
-        SELECT b.* FROM {batch} b
-        WHERE NOT EXISTS (
+    return f"""EXISTS (
             SELECT 1 FROM tombstones t
-            WHERE t.user_key = b.user_key
-              AND (t.item_id IS NULL OR t.item_id = b.item_id)
-              AND b.ts <= t.deleted_through)
-        """
-    )
+            WHERE t.user_key = {row}.user_key
+              AND (t.item_id IS NULL OR t.item_id = {row}.item_id)
+              AND {row}.ts <= t.deleted_through)"""

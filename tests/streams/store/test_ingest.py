@@ -103,6 +103,24 @@ def test_duplicate_only_batch_does_not_change_pending(store: Store) -> None:
     assert store.pending.count() == 0
 
 
+def test_seq_follows_batch_order_across_batches_with_duplicates(store: Store) -> None:
+    """seq is the ingestion order summaries follow: batch order, growing across batches, and
+    a batch that mixes a redelivered event with new ones marks only the new ones' user."""
+    ingest(store, [click("u1", "a", 9, event_id="e1"), click("u1", "b", 1, event_id="e2")])
+    assert store.pending.clear("u1", "e2")
+    ingest(
+        store,
+        [
+            click("u2", "c", 5, event_id="e3"),
+            click("u1", "a", 9, event_id="e1"),  # redelivered
+            click("u2", "d", 2, event_id="e4"),
+        ],
+    )
+    by_seq = [str(r[0]) for r in store.audit.query("SELECT event_id FROM interactions ORDER BY seq")]
+    assert by_seq == ["e1", "e2", "e3", "e4"]
+    assert pending(store) == {"u2": "e4"}
+
+
 def test_clear_pending_only_clears_the_matching_trigger(store: Store) -> None:
     """A stale answer (older trigger) does not clear a user who clicked again meanwhile."""
     ingest(store, [click("u1", "a", 1, event_id="old")])
