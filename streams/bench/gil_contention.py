@@ -129,20 +129,20 @@ def _measure(
     }
 
 
-def _plot(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
+def _plot(results: dict[str, dict[str, dict[str, float]]], batch_size: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
     for offset, mode, color in ((-0.2, "idle", "#888"), (0.2, "busy", "#c54")):
         values = [results[name][mode]["median_ms"] for name in names]
         ax.barh([n + offset for n in range(len(names))], values, height=0.4, color=color, label=mode)
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("ms per 2,000-click batch (median)")
-    ax.set_title("A click batch's DuckDB write, alone and beside a busy thread")
+    ax.set_xlabel(f"ms per {batch_size:,}-click batch (median)")
+    ax.set_title("One click batch's DuckDB write")
     ax.legend(["alone", "beside a busy Python thread"], loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     (args.out / "gil_contention.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "gil_contention.md").write_text(markdown)
-    _plot(results, args.out / "gil_contention.png")
+    _plot(results, args.batch_size, args.out / "gil_contention.png")
     print(markdown)
 
 
