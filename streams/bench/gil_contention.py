@@ -35,18 +35,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from streams.replay import DEFAULT_MOVIELENS, load_movielens
-from streams.store.database import Database, now_ms
-from streams.store.ingest import (
+from streams.store import (
     CLICK_BATCH_TABLE_SQL,
     STORE_CLICKS_ANSWER,
     ClickRow,
+    Database,
     click_batch_columns,
     store_clicks_sql,
 )
 
 __all__ = ["main", "statements"]
 
-Write = Callable[[Database, str], None]
+Write = Callable[[Database, str], int]  # returns the clicks inserted
 
 
 def statements(script: str) -> list[str]:
@@ -60,21 +60,16 @@ def statements(script: str) -> list[str]:
     return out
 
 
-def _one_call_per_statement(db: Database, script: str) -> None:
-    con = db.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+def _one_call_per_statement(db: Database, script: str) -> int:
+    with db.transaction() as con:
         for statement in statements(script):
             con.execute(statement)
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-    con.execute(STORE_CLICKS_ANSWER).fetchone()
+    row = db.con.execute(STORE_CLICKS_ANSWER).fetchone()
+    return int(row[0]) if row else 0
 
 
-def _one_script(db: Database, script: str) -> None:
-    db.atomic_script(script, STORE_CLICKS_ANSWER)
+def _one_script(db: Database, script: str) -> int:
+    return int(db.atomic_script(script, STORE_CLICKS_ANSWER)[0])
 
 
 @contextmanager
@@ -108,6 +103,7 @@ def _measure(
         db = Database(Path(work) / "bench.duckdb")
         try:
             times = []
+            stored = 0
             batches = range(0, len(rows), batch_size)
             with _busy_python(busy) as spins:
                 started = time.perf_counter()
@@ -115,10 +111,9 @@ def _measure(
                     batch = rows[start : start + batch_size]
                     t = time.perf_counter()
                     db.con.execute(CLICK_BATCH_TABLE_SQL, click_batch_columns(batch, db.user_key))
-                    write(db, store_clicks_sql(now_ms(), "clicks", {0: n + 1}))
+                    stored += write(db, store_clicks_sql(int(time.time() * 1000), "clicks", {0: n + 1}))
                     times.append(time.perf_counter() - t)
                 elapsed = time.perf_counter() - started
-            stored = int(db.count("SELECT count(*) FROM interactions"))
         finally:
             db.close()
     if stored != len(rows):

@@ -5,10 +5,19 @@ here: ``from streams.store import Store, ClickRow``.
 """
 
 from streams.store.async_store import AsyncStore
+from streams.store.database import Database
 from streams.store.deletion_trail import TrailEntry
 from streams.store.deletions import DeletionRecord, PurgeResult, ShardsHolding
 from streams.store.dirty_shards import DirtyMark
-from streams.store.ingest import ClickRow, IngestResult, ItemRow
+from streams.store.ingest import (
+    CLICK_BATCH_TABLE_SQL,
+    STORE_CLICKS_ANSWER,
+    ClickRow,
+    IngestResult,
+    ItemRow,
+    click_batch_columns,
+    store_clicks_sql,
+)
 from streams.store.pending import Lane, LaneStats, PendingRecommendation
 from streams.store.retrieval import Candidate
 from streams.store.schema import SCHEMA_VERSION
@@ -16,13 +25,18 @@ from streams.store.snapshot import SNAPSHOT_FILES, DataCut, SnapshotInfo
 from streams.store.store import Store
 from streams.store.summaries import SummaryRow, SummaryWork
 
+# Database and the click-batch SQL pieces are public for streams.bench.gil_contention, which
+# times the same write as one script and as one call per statement.
 __all__ = [
+    "CLICK_BATCH_TABLE_SQL",
     "SCHEMA_VERSION",
+    "STORE_CLICKS_ANSWER",
     "SNAPSHOT_FILES",
     "AsyncStore",
     "Candidate",
     "ClickRow",
     "DataCut",
+    "Database",
     "DeletionRecord",
     "DirtyMark",
     "IngestResult",
@@ -37,4 +51,6 @@ __all__ = [
     "SummaryRow",
     "SummaryWork",
     "TrailEntry",
+    "click_batch_columns",
+    "store_clicks_sql",
 ]
