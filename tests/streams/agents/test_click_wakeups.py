@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,24 +18,9 @@ from streams.agents import Runtime
 from streams.agents.clicks import handle_click_batch
 from streams.settings import Settings
 from streams.store import AsyncStore
-from tests.streams.agents.test_stage_metrics import fake_topics
+from tests.streams.agents.test_stage_metrics import Event, Message, fake_topics
 
 DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    key: bytes | None = None
-    timestamp: float = 1_700_000_000.0
-
-
-@dataclass(frozen=True)
-class Event:
-    message: Message
 
 
 def batch(ts_ms: list[int], first_offset: int = 0) -> list[Event]:
