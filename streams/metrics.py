@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "EVENTS_INGESTED",
+    "INGEST_LAST_STORED",
     "EVENTS_BLOCKED",
     "EVENTS_DUPLICATE",
     "OFFSET_REWINDS",
@@ -47,6 +48,11 @@ __all__ = [
 ]
 
 EVENTS_INGESTED = Counter("streamrec_events_ingested_total", "Click events stored in DuckDB")
+INGEST_LAST_STORED = Gauge(
+    "streamrec_ingest_last_stored_timestamp_seconds",
+    "Unix time at which the last click batch with new clicks committed (now minus it: how stale "
+    "ingestion is); also gives benchmarks the exact time of the last stored click",
+)
 EVENTS_BLOCKED = Counter(
     "streamrec_events_blocked_total", "Click events dropped because a deletion tombstone covers them"
 )

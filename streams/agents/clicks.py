@@ -67,6 +67,8 @@ async def handle_click_batch(
     )
     applied.update(next_offsets)
     metrics.EVENTS_INGESTED.inc(result.inserted)
+    if result.inserted:
+        metrics.INGEST_LAST_STORED.set_to_current_time()
     metrics.EVENTS_BLOCKED.inc(result.blocked)
     metrics.EVENTS_DUPLICATE.inc(result.duplicates + batch.skipped)
     metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)

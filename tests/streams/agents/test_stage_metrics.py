@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,31 @@ def test_a_stored_click_batch_observes_its_size(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert value("streamrec_ingest_batch_events_count") == count + 1, "a redelivered batch stores nothing"
     assert value("streamrec_ingest_batch_events_sum") == total + 3
+
+
+def test_the_commit_time_moves_only_when_new_clicks_are_stored(tmp_path: Path) -> None:
+    """A batch of new clicks stamps it; the same clicks again at later offsets (a producer's
+    retry) store nothing and leave it."""
+    raws = [
+        json.dumps({"schema_version": 1, "user_id": "u1", "item_id": f"i{n}", "event_type": "click"}).encode()
+        for n in range(3)
+    ]
+    first = [Event(Message("clicks", 0, offset, raw)) for offset, raw in enumerate(raws)]
+    retried = [Event(Message("clicks", 0, 3 + offset, raw)) for offset, raw in enumerate(raws)]
+    moved: list[float] = []
+
+    async def scenario() -> None:
+        runtime = Runtime(settings=Settings(data_dir=tmp_path), store=AsyncStore(":memory:"))
+        try:
+            for events in (first, retried):
+                before = time.time()
+                await handle_click_batch(runtime, fake_topics(), events)  # type: ignore[arg-type]
+                moved.append(value("streamrec_ingest_last_stored_timestamp_seconds") - before)
+        finally:
+            runtime.store.close()
+
+    asyncio.run(scenario())
+    assert moved[0] >= 0 and moved[1] < 0, moved
 
 
 # -- consumer lag --------------------------------------------------------------------------------
