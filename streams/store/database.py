@@ -80,15 +80,17 @@ class Database:
         """
         con = self.con
         try:
-            row = con.execute(f"BEGIN TRANSACTION;\n{statements}\nCOMMIT;\n{answer}").fetchone()
+            # fetchall, not fetchone: DuckDB refuses some work (``register``) on a connection
+            # whose last result was not read to the end.
+            rows = con.execute(f"BEGIN TRANSACTION;\n{statements}\nCOMMIT;\n{answer}").fetchall()
         except BaseException:
             # Nothing is open if the commit itself failed (DuckDB rolled back) or the answer did.
             with contextlib.suppress(duckdb.TransactionException):
                 con.execute("ROLLBACK")
             raise
-        if row is None:
+        if not rows:
             raise RuntimeError(f"the answer of an atomic script returned no row: {answer}")
-        return tuple(row)
+        return tuple(rows[0])
 
     def count(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """The first column of the first row as an int (``count(*)``, ``DELETE ... RETURNING``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from streams.store.database import Database
@@ -52,3 +53,14 @@ def test_a_failing_answer_raises_after_the_commit(db: Database) -> None:
     assert rows(db) == [(1, "a")]
     db.atomic_script("INSERT INTO t VALUES (2, 'b');", answer="SELECT 1")
     assert len(rows(db)) == 2
+
+
+def test_the_connection_is_free_for_any_work_afterwards(db: Database) -> None:
+    """The answer is read to the end: DuckDB refuses ``register`` while a result is half read."""
+    db.atomic_script("INSERT INTO t VALUES (1, 'a');", answer="SELECT * FROM range(3)")
+    db.con.register("extra", pa.table({"id": [2], "note": ["b"]}))
+    try:
+        db.con.execute("INSERT INTO t SELECT * FROM extra")
+    finally:
+        db.con.unregister("extra")
+    assert rows(db) == [(1, "a"), (2, "b")]
