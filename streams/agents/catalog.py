@@ -11,7 +11,7 @@ import faust
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import ITEMS, Item
-from streams.delivery import durably, micro_batches, send_dead_letters, split_batch
+from streams.delivery import ChannelReader, durably, micro_batches, send_dead_letters, split_batch
 from streams.store import ItemRow
 
 __all__ = ["register", "handle_item_batch"]
@@ -53,6 +53,6 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
     @app.agent(topics.items, name="streamrec.catalog")
     async def catalog(stream: faust.StreamT) -> None:
         async for events in micro_batches(
-            stream, settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+            ChannelReader(stream), settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
         ):
             await handle_item_batch(runtime, topics, events)

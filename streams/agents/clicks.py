@@ -23,7 +23,7 @@ import faust
 from streams import metrics
 from streams.agents.runtime import Runtime, Topics
 from streams.contracts import CLICKS, Click, derive_event_id
-from streams.delivery import durably, micro_batches, send_dead_letters, split_batch
+from streams.delivery import ChannelReader, durably, micro_batches, send_dead_letters, split_batch
 from streams.store import ClickRow, IngestResult
 
 __all__ = ["register", "handle_click_batch"]
@@ -104,6 +104,6 @@ def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
     @app.agent(topics.clicks, name="streamrec.ingest-clicks")
     async def ingest_clicks(stream: faust.StreamT) -> None:
         async for events in micro_batches(
-            stream, settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+            ChannelReader(stream), settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
         ):
             await handle_click_batch(runtime, topics, events)

@@ -25,7 +25,14 @@ from streams import metrics
 from streams.agents.runtime import Runtime, Topics
 from streams.agents.summarize import Summaries
 from streams.contracts import SCHEMA_VERSION, Deletion, DeletionStatus
-from streams.delivery import durably, micro_batches, send_and_wait, send_dead_letters, split_batch
+from streams.delivery import (
+    ChannelReader,
+    durably,
+    micro_batches,
+    send_and_wait,
+    send_dead_letters,
+    split_batch,
+)
 from streams.store import ShardsHolding
 
 __all__ = ["register", "handle_deletion", "handle_deletion_batch"]
@@ -159,7 +166,9 @@ def register(app: faust.App, runtime: Runtime, topics: Topics, summaries: Summar
 
     @app.agent(topics.deletions, name="streamrec.deletions")
     async def deletions(stream: faust.StreamT) -> None:
-        async for events in micro_batches(stream, 100, settings.batch_within_s, settings.batch_quiet_s):
+        async for events in micro_batches(
+            ChannelReader(stream), 100, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_deletion_batch(runtime, topics, summaries, events)
 
     @app.task

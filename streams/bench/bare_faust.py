@@ -2,12 +2,14 @@
 
     python -m streams.bench.bare_faust --bootstrap HOST:PORT --count N --out result.json
 
-Why a separate process: it is the same framework, transport and micro-batching as the
-streamrec worker (the ``streamrec-kafka`` transport with the same fetch wait, the same
-``take_events`` batch size and window) minus everything streamrec does per batch (validation,
-the DuckDB transaction, offsets, pending marks, the recommend and status tasks). The ratio
-worker / bare Faust is therefore the cost of streamrec's own work, and bare Faust / raw
-aiokafka the cost of the framework.
+Why a separate process: it is the same framework and transport as the streamrec worker (the
+``streamrec-kafka`` transport with the same fetch wait, the same batch size and window) minus
+everything streamrec does per batch (validation, the DuckDB transaction, offsets, pending
+marks, the recommend and status tasks). It reads the way Faust's documentation shows, with
+``take_events``; the worker's intake (``streams.delivery.ChannelReader``) skips Faust's
+per-record stream iteration instead. The ratio worker / bare Faust is therefore the cost of
+streamrec's own work net of that intake, and bare Faust / raw aiokafka the cost of the
+framework.
 
 The agent records the monotonic time of its first and its N-th record and writes them to
 ``--out``; the benchmark then stops the process.

@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("split_batch", "validation (JSON + pydantic)"),
     ("clicks (streams/store/ingest.py", "the DuckDB transaction (store thread)"),
     ("streams/delivery/intake.py", "the micro-batcher (streams.delivery.intake)"),
+    ("streams/delivery/channel_reader.py", "the bulk channel reader (streams.delivery.channel_reader)"),
     ("getmany", "aiokafka fetch"),
 )
 

@@ -1,5 +1,7 @@
 """How the worker's agents consume and publish without losing a record (Faust side).
 
+* ``channel_reader``: a Faust agent's events taken from its channel in bulk, with Faust's
+  own bookkeeping (tracking, sensors, stale records) but not one event-loop turn per record;
 * ``intake``: micro-batches that keep filling while the previous one is stored, acknowledged
   only after it was;
 * ``batching``: "skip what is already applied", dead letters with reasons, and offsets that
@@ -12,15 +14,18 @@ Import from here: ``from streams.delivery import split_batch, durably``.
 """
 
 from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, split_batch
+from streams.delivery.channel_reader import ChannelReader
 from streams.delivery.durable import FAIL_STOP_EXIT_CODE, durably
 from streams.delivery.gaps import Admitted, GapGuard
-from streams.delivery.intake import micro_batches
+from streams.delivery.intake import EventSource, micro_batches
 from streams.delivery.publish import send_and_wait, send_dead_letters
 
 __all__ = [
     "FAIL_STOP_EXIT_CODE",
     "Accepted",
     "Admitted",
+    "ChannelReader",
+    "EventSource",
     "GapGuard",
     "ParsedBatch",
     "RawMessage",
