@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -37,8 +37,9 @@ class RawMessage(Protocol):
     def value(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
-class Accepted(Generic[ContractT]):
+class Accepted(NamedTuple, Generic[ContractT]):
+    """A valid record of a batch. A named tuple: one is built per record on the event loop."""
+
     value: ContractT
     partition: int
     offset: int
@@ -61,28 +62,27 @@ def split_batch(
 ) -> ParsedBatch[ContractT]:
     """Validate each message not yet applied; ``applied`` maps partition -> next offset."""
     batch: ParsedBatch[ContractT] = ParsedBatch()
+    next_offsets, accepted = batch.next_offsets, batch.accepted  # this loop runs per record
     for message in messages:
-        if message.offset < applied.get(message.partition, 0):
+        partition, offset = message.partition, message.offset
+        if offset < applied.get(partition, 0):
             batch.skipped += 1
             continue
-        batch.next_offsets[message.partition] = max(
-            batch.next_offsets.get(message.partition, 0), message.offset + 1
-        )
+        if offset >= next_offsets.get(partition, 0):
+            next_offsets[partition] = offset + 1
         try:
             value = parse_event(message.value, contract, max_bytes)
         except InvalidEvent as exc:
             batch.dead.append(
                 dead_letter_for(
                     source_topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
+                    partition=partition,
+                    offset=offset,
                     error=exc.reason,
                     raw=message.value,
                     key=message.key,
                 )
             )
             continue
-        batch.accepted.append(
-            Accepted(value, message.partition, message.offset, int(message.timestamp * 1000))
-        )
+        accepted.append(Accepted(value, partition, offset, int(message.timestamp * 1000)))
     return batch
