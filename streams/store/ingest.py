@@ -13,6 +13,7 @@ Every statement of the "exactly once in effect" guarantee is in this file:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -239,9 +240,15 @@ class Ingest:
         # the batch goes in as parameters, converted once while this thread holds the GIL (a
         # registered Arrow table would call back into Python at every scan), then one script.
         db.con.execute(CLICK_BATCH_TABLE_SQL, columns)
-        fresh, blocked = (
-            int(v) for v in db.atomic_script(store_clicks_sql(now, topic, next_offsets), STORE_CLICKS_ANSWER)
-        )
+        try:
+            answer = db.atomic_script(store_clicks_sql(now, topic, next_offsets), STORE_CLICKS_ANSWER)
+        except BaseException:
+            # The script drops the temp table only when it succeeds: a failed batch (a full
+            # disk, say) must not leave its clicks in this connection's memory until the next.
+            with contextlib.suppress(duckdb.Error):
+                db.con.execute("DROP TABLE IF EXISTS click_batch")
+            raise
+        fresh, blocked = (int(v) for v in answer)
         kept = len(batch) - blocked
         return IngestResult(
             received=len(rows),

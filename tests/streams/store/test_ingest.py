@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import duckdb
+import pytest
+
+import streams.store.ingest as ingest_module
 from streams.store import IngestResult, Store
 from tests.streams.factories import add_items, click, ingest, item
 
@@ -37,6 +41,20 @@ def test_ingest_stores_rows_and_offsets(store: Store) -> None:
     ]
     assert store.audit.interaction_count() == 2
     assert store.audit.interaction_count("u1") == 1
+
+
+def test_a_failed_click_batch_leaves_no_temp_table_and_nothing_stored(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's temp table is dropped by the script; when the script fails (here a
+    statement that cannot run, as a full disk would), it must still go, with nothing stored."""
+    monkeypatch.setattr(ingest_module, "store_clicks_sql", lambda *_: "SELECT * FROM no_such_table;")
+    with pytest.raises(duckdb.CatalogException):
+        store.ingest.clicks("clicks", [click("u1", "a", 1000)], {0: 1})
+    temp = store.audit.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'click_batch'")
+    assert temp == [(0,)]
+    assert stored_event_ids(store) == []
+    assert store.ingest.committed_offsets("clicks") == {}
 
 
 def test_offsets_only_batch_advances_offsets(store: Store) -> None:
