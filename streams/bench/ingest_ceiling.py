@@ -63,7 +63,7 @@ from streams.kafka import ContractProducer, ensure_topics
 from streams.local import TansuBroker, worker_ready
 from streams.replay import DEFAULT_MOVIELENS, load_movielens
 
-__all__ = ["GOAL", "Reader", "main"]
+__all__ = ["GOAL", "Reader", "main", "run_bare_faust", "run_worker"]
 
 GOAL = 0.75  # worker / bare Faust
 
@@ -130,7 +130,7 @@ def _raw_aiokafka(bootstrap: str, count: int) -> Reader:
     return asyncio.run(read())
 
 
-def _bare_faust(bootstrap: str, count: int, work: Path, timeout_s: float) -> Reader:
+def run_bare_faust(bootstrap: str, count: int, work: Path, timeout_s: float) -> Reader:
     work.mkdir(parents=True, exist_ok=True)
     out = work / "bare-faust.json"
     started = time.monotonic()
@@ -181,11 +181,21 @@ def _stored(url: str) -> tuple[int, float]:
     return stored, at
 
 
-def _worker(
-    bootstrap: str, count: int, work: Path, name: str, timeout_s: float, profile: Path | None = None
+def run_worker(
+    bootstrap: str,
+    count: int,
+    work: Path,
+    name: str,
+    timeout_s: float,
+    profile: Path | None = None,
+    source: Path | None = None,
 ) -> Reader:
     """Run the real worker until it stored ``count`` clicks; ``profile``: sample it with py-spy
-    (every thread, 100 Hz, without pausing it) from ready to done, into that raw stack file."""
+    (every thread, 100 Hz, without pausing it) from ready to done, into that raw stack file.
+
+    ``source``: run the code in that directory (an exported commit, ``streams.bench.ingest_ab``):
+    first on ``PYTHONPATH``, started in ``work``, as ``python -m`` puts the working directory
+    ahead of ``PYTHONPATH``."""
     port = _free_port()
     data_dir = work / name
     env = {
@@ -198,11 +208,17 @@ def _worker(
         "STREAMREC_WEB_PORT": str(port),
         "STREAMREC_LOG_LEVEL": "warn",
     }
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     with open(work / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "streams.worker"],
+            env=env,
+            cwd=work if source is not None else None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     spy: subprocess.Popen[bytes] | None = None
     try:
@@ -339,9 +355,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             got: dict[str, Reader] = {}
             for which in order:
                 if which == "faust":
-                    got[which] = _bare_faust(broker.bootstrap, len(clicks), work / f"round{n}", args.timeout)
+                    got[which] = run_bare_faust(broker.bootstrap, len(clicks), work / f"r{n}", args.timeout)
                 else:
-                    got[which] = _worker(broker.bootstrap, len(clicks), work, f"worker{n}", args.timeout)
+                    got[which] = run_worker(broker.bootstrap, len(clicks), work, f"worker{n}", args.timeout)
             rounds.append((got["faust"], got["worker"]))
             faust_s, worker_s = got["faust"].per_s, got["worker"].per_s
             print(
@@ -352,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ratios = [w.per_s / f.per_s for f, w in rounds]
         if not args.no_profile:
             dump = work / "worker-profile.txt"
-            _worker(broker.bootstrap, len(clicks), work, "worker-profiled", args.timeout * 2, dump)
+            run_worker(broker.bootstrap, len(clicks), work, "worker-profiled", args.timeout * 2, dump)
             profile = profile_groups(dump)
     finally:
         broker.stop()
