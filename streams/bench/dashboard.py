@@ -86,6 +86,14 @@ def _triton_request_ms(before: Scrape, after: Scrape) -> dict[str, float]:
     return {model: spent[(model,)] / n / 1000 for (model,), n in done.items() if n and (model,) in spent}
 
 
+def _since_last_stored(before: Scrape, after: Scrape) -> dict[str, float]:
+    # Grafana's "time() - (max(streamrec_ingest_last_stored_timestamp_seconds) > 0)": the gauge
+    # is 0 until a worker stored its first click, which is "no value", not "55 years ago".
+    stored = [value for _, value in after.samples.get("streamrec_ingest_last_stored_timestamp_seconds", [])]
+    newest = max(stored, default=0.0)
+    return {"since last stored click": after.at - newest} if newest > 0 else {}
+
+
 def _adapters(before: Scrape, after: Scrape) -> dict[str, float]:
     out = _named(total(after, "streamrec_dirty_shards"), "dirty shards")
     out.update(_named(total(after, "streamrec_adapter_set_version"), "set served (vN)"))
@@ -101,6 +109,7 @@ PANELS: tuple[Panel, ...] = (
             **_named(rate(a, b, "streamrec_dead_letters_total"), "dead letters"),
         },
     ),
+    Panel("Time since the last stored click", "s", _since_last_stored),
     Panel("Recommendation latency", "s", _quantiles("streamrec_recommend_seconds")),
     Panel("Triton scoring round trip", "s", _quantiles("streamrec_score_seconds")),
     Panel(

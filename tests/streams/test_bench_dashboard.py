@@ -36,6 +36,7 @@ class Worker:
         )
         self.lanes = Gauge("streamrec_pending_lane_users", "", ["lane"], registry=self.registry)
         self.deletions = Counter("streamrec_deletions", "", ["stage"], registry=self.registry)
+        self.last_stored = Gauge("streamrec_ingest_last_stored_timestamp_seconds", "", registry=self.registry)
 
     def text(self) -> str:
         return generate_latest(self.registry).decode()
@@ -107,6 +108,8 @@ def ticks(count: int = 6) -> list[Tick]:
         worker.latency.observe(0.2 + 0.1 * n)
         worker.lanes.labels(lane="live").set(n)
         worker.deletions.labels(stage="received").inc(n % 2)
+        if n:  # nothing stored before the second scrape: the gauge is still 0 in the first
+            worker.last_stored.set(1_700_000_000.0 + 5 * n - 2)
         out.append(Tick(1_700_000_000.0 + 5 * n, worker.text(), TRITON.format(ok=10 * n, us=400_000 * n)))
     return out
 
@@ -120,6 +123,9 @@ def test_every_panel_draws_from_synthetic_scrapes() -> None:
     assert drawn["Triton requests/s"]["recommender"] == pytest.approx(50 / 25)
     assert drawn["Triton mean request time"] == {"recommender": pytest.approx(40.0)}
     assert set(drawn["Recommendation latency"]) == {"p50", "p95"}
+    assert drawn["Time since the last stored click"] == {"since last stored click": pytest.approx(2.0)}
+    since = next(panel for panel in PANELS if panel.title == "Time since the last stored click")
+    assert since.lines(scrapes[0], scrapes[0]) == {}, "a gauge still at 0 is no value"
 
 
 def test_main_draws_a_png_from_saved_scrapes(tmp_path: Path) -> None:
