@@ -138,10 +138,6 @@ class Settings:
     # A batch also goes once the stream has been quiet this long: a live click is stored (and
     # ranked) without waiting out the window; a replay's batches still fill (streams.delivery.intake).
     batch_quiet_s: float = 0.02
-    # A batch of backlog only (records that waited this long in Kafka: a replay, a restart's
-    # catch-up) fills for up to this long instead: fewer, fuller batches (streams.delivery.batch_policy).
-    batch_backlog_within_s: float = 1.0
-    batch_backlog_age_s: float = 2.0
     max_event_bytes: int = 64 * 1024
     # Longest a consumer fetch may wait at the broker for data (streams.transport; Faust's own
     # 1500 ms held every click up to that long on the embedded broker).
@@ -206,8 +202,6 @@ class Settings:
         for name, number in {
             "batch_within_s": self.batch_within_s,
             "batch_quiet_s": self.batch_quiet_s,
-            "batch_backlog_within_s": self.batch_backlog_within_s,
-            "batch_backlog_age_s": self.batch_backlog_age_s,
             "popularity_window_days": self.popularity_window_days,
             "score_backoff_s": self.score_backoff_s,
             "score_timeout_s": self.score_timeout_s,
@@ -236,10 +230,6 @@ class Settings:
             raise ValueError(f"`batch_within_s` must be > 0, got {self.batch_within_s}")
         if self.batch_quiet_s <= 0:  # above batch_within_s it simply never fires first
             raise ValueError(f"`batch_quiet_s` must be > 0, got {self.batch_quiet_s}")
-        if self.batch_backlog_within_s <= 0:  # below batch_within_s a backlog goes sooner: allowed
-            raise ValueError(f"`batch_backlog_within_s` must be > 0, got {self.batch_backlog_within_s}")
-        if self.batch_backlog_age_s <= 0:
-            raise ValueError(f"`batch_backlog_age_s` must be > 0, got {self.batch_backlog_age_s}")
         if self.popularity_window_days <= 0:
             raise ValueError(f"`popularity_window_days` must be > 0, got {self.popularity_window_days}")
         if self.summary_block < 0:
@@ -278,8 +268,6 @@ class Settings:
             batch_max_events=env_int(env, "STREAMREC_BATCH_MAX_EVENTS", 5000),
             batch_within_s=env_float(env, "STREAMREC_BATCH_WITHIN_S", 0.2),
             batch_quiet_s=env_float(env, "STREAMREC_BATCH_QUIET_S", 0.02),
-            batch_backlog_within_s=env_float(env, "STREAMREC_BATCH_BACKLOG_WITHIN_S", 1.0),
-            batch_backlog_age_s=env_float(env, "STREAMREC_BATCH_BACKLOG_AGE_S", 2.0),
             fetch_max_wait_ms=env_int(env, "STREAMREC_FETCH_MAX_WAIT_MS", 100),
             candidates=env_int(env, "STREAMREC_CANDIDATES", 20),
             top_k=env_int(env, "STREAMREC_TOP_K", 10),

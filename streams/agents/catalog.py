@@ -48,7 +48,11 @@ async def handle_item_batch(runtime: Runtime, topics: Topics, events: list[faust
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    settings = runtime.settings
+
     @app.agent(topics.items, name="streamrec.catalog")
     async def catalog(stream: faust.StreamT) -> None:
-        async for events in micro_batches(ChannelReader(stream), runtime.batch_policy()):
+        async for events in micro_batches(
+            ChannelReader(stream), settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_item_batch(runtime, topics, events)

@@ -99,7 +99,11 @@ async def handle_click_batch(
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics) -> None:
+    settings = runtime.settings
+
     @app.agent(topics.clicks, name="streamrec.ingest-clicks")
     async def ingest_clicks(stream: faust.StreamT) -> None:
-        async for events in micro_batches(ChannelReader(stream), runtime.batch_policy()):
+        async for events in micro_batches(
+            ChannelReader(stream), settings.batch_max_events, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_click_batch(runtime, topics, events)

@@ -162,9 +162,13 @@ async def _rebuild(summaries: Summaries, user_id: str) -> str:
 
 
 def register(app: faust.App, runtime: Runtime, topics: Topics, summaries: Summaries | None) -> None:
+    settings = runtime.settings
+
     @app.agent(topics.deletions, name="streamrec.deletions")
     async def deletions(stream: faust.StreamT) -> None:
-        async for events in micro_batches(ChannelReader(stream), runtime.batch_policy(max_events=100)):
+        async for events in micro_batches(
+            ChannelReader(stream), 100, settings.batch_within_s, settings.batch_quiet_s
+        ):
             await handle_deletion_batch(runtime, topics, summaries, events)
 
     @app.task

@@ -28,7 +28,7 @@ from streams.contracts import (
     RECOMMENDATIONS,
     DeadLetter,
 )
-from streams.delivery import BatchPolicy, GapGuard
+from streams.delivery import GapGuard
 from streams.settings import Settings
 from streams.store import AsyncStore, Store
 
@@ -154,18 +154,6 @@ class Runtime:
             except Exception:  # revoked meanwhile: the new owner starts from its own offsets
                 log.exception("could not seek %s[%d] to %d", topic, partition, offset)
         return admitted.messages
-
-    def batch_policy(self, max_events: int | None = None) -> BatchPolicy:
-        """The micro-batch rules of an ingest agent, from the settings (``max_events``: a
-        smaller cap for that agent's topic)."""
-        settings = self.settings
-        return BatchPolicy(
-            max_events=settings.batch_max_events if max_events is None else max_events,
-            within_s=settings.batch_within_s,
-            quiet_s=settings.batch_quiet_s,
-            backlog_within_s=settings.batch_backlog_within_s,
-            backlog_age_s=settings.batch_backlog_age_s,
-        )
 
     def wake_recommender(self) -> None:
         self.recommend_wakeup.set()

@@ -3,8 +3,7 @@
 * ``channel_reader``: a Faust agent's events taken from its channel in bulk, with Faust's
   own bookkeeping (tracking, sensors, stale records) but not one event-loop turn per record;
 * ``intake``: micro-batches that keep filling while the previous one is stored, acknowledged
-  only after it was; ``batch_policy``: when a batch goes (live records soon, a backlog in
-  bigger batches);
+  only after it was;
 * ``batching``: "skip what is already applied", dead letters with reasons, and offsets that
   advance over rejected records too;
 * ``publish``: sends that wait for the broker's acknowledgement;
@@ -14,7 +13,6 @@
 Import from here: ``from streams.delivery import split_batch, durably``.
 """
 
-from streams.delivery.batch_policy import BatchPolicy
 from streams.delivery.batching import Accepted, ParsedBatch, RawMessage, split_batch
 from streams.delivery.channel_reader import ChannelReader
 from streams.delivery.durable import FAIL_STOP_EXIT_CODE, durably
@@ -26,7 +24,6 @@ __all__ = [
     "FAIL_STOP_EXIT_CODE",
     "Accepted",
     "Admitted",
-    "BatchPolicy",
     "ChannelReader",
     "EventSource",
     "GapGuard",

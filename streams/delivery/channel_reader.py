@@ -25,7 +25,7 @@ this on a real Faust stream and Kafka, and would lose or duplicate clicks if it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, cast
 
 import faust
@@ -91,12 +91,6 @@ class ChannelReader:
             on_event_out(message.tp, message.offset, stream, event)
             if last_stream_to_ack:
                 on_message_out(message.tp, message.offset, message)
-
-    def produced_at(self, events: Sequence[faust.EventT]) -> float | None:
-        """The newest Kafka timestamp among ``events`` (Unix seconds; None if none has one):
-        how :class:`streams.delivery.BatchPolicy` tells a backlog from live records."""
-        newest = max((event.message.timestamp or 0.0 for event in events), default=0.0)
-        return newest if newest > 0 else None
 
     def _admit(self, item: Any, taken: list[faust.EventT]) -> None:
         if not isinstance(item, faust.EventT):  # a plain value sent to the channel: not ours

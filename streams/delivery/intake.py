@@ -8,14 +8,13 @@ free, and here it spends that time moving the next records into the next batch. 
 records come from the channel in bulk (``streams.delivery.channel_reader``), not one per turn
 of the event loop as a stream iteration hands them out.
 
-When a batch is handed out is :class:`streams.delivery.BatchPolicy`'s rule: once it is full,
-once the stream has been quiet for ``quiet_s`` (nothing new arrived), ``within_s`` after its
-first live record arrived, or ``backlog_within_s`` after its first record arrived, whichever
-comes first. The quiet rule is for live traffic: a user's clicks arrive in one fetch and then
-nothing, so waiting out a fixed window (0.2 s, as ``take_events`` does, counted from whenever
-the loop happened to start waiting) only adds latency; on 2026-12-07 it was about 0.1 s of a
-1.04 s click-to-recommendation p50. A replay keeps records coming and is all backlog, so its
-batches grow to ``max_events`` or ``backlog_within_s``: larger batches, fewer fixed costs.
+When a batch is handed out: once it is full, once the stream has been quiet for ``quiet_s``
+(nothing new arrived), or ``within_s`` after its first record arrived, whichever comes first.
+The quiet rule is for live traffic: a user's clicks arrive in one fetch and then nothing, so
+waiting out a fixed window (0.2 s, as ``take_events`` does, counted from whenever the loop
+happened to start waiting) only adds latency; on 2026-12-07 it was about 0.1 s of a 1.04 s
+click-to-recommendation p50. A replay keeps records coming, so its batches still grow to
+``max_events`` or ``within_s``.
 
 The delivery promise is unchanged: a batch's events are acknowledged only when the caller asks
 for the next batch, i.e. after it finished (and durably stored) this one, and never when the
@@ -32,11 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol, TypeVar
-
-from streams.delivery.batch_policy import BatchPolicy
 
 __all__ = ["EventSource", "micro_batches"]
 
@@ -52,31 +48,32 @@ class EventSource(Protocol[EventT]):
     async def stop(self) -> None: ...
     async def take(self, limit: int) -> list[EventT]: ...
     def ack_all(self, events: Iterable[EventT]) -> None: ...
-    def produced_at(self, events: Sequence[EventT]) -> float | None:
-        """When the newest of ``events`` was produced (Unix seconds); None if unknown."""
-        ...
 
 
-async def micro_batches(source: EventSource[EventT], policy: BatchPolicy) -> AsyncIterator[list[EventT]]:
-    """Batches of at most ``policy.max_events`` events, each yielded as soon as ``policy``
-    lets it go (see the module doc)."""
-    max_events = policy.max_events
+async def micro_batches(
+    source: EventSource[EventT], max_events: int, within_s: float, quiet_s: float | None = None
+) -> AsyncIterator[list[EventT]]:
+    """Batches of at most ``max_events`` events, each yielded once full, once no record arrived
+    for ``quiet_s`` (default: ``within_s``, i.e. no quiet rule), or ``within_s`` after its first
+    record arrived, whichever comes first (see the module doc)."""
+    if max_events <= 0:
+        raise ValueError(f"max_events must be positive, got {max_events}")
+    if within_s <= 0:
+        raise ValueError(f"within_s must be positive, got {within_s}")
+    quiet = within_s if quiet_s is None else quiet_s
+    if quiet <= 0:
+        raise ValueError(f"quiet_s must be positive, got {quiet_s}")
     clock = asyncio.get_running_loop().time
     waiting: list[EventT] = []
-    # When the oldest waiting record arrived, the oldest live one (None: all are backlog) and
-    # the newest one; meaningful while waiting is not empty.
-    first_at, live_at, last_at = 0.0, None, 0.0
+    first_at = 0.0  # when the oldest waiting record arrived (meaningful while waiting is not empty)
+    last_at = 0.0  # when the newest one arrived
     arrived = asyncio.Event()  # something is waiting: the idle loop may start its clocks
     full = asyncio.Event()  # a whole batch is waiting: hand it out without waiting any longer
     room = asyncio.Event()  # fewer than 2 x max_events wait: the reader may go on
     room.set()
-    sooner = asyncio.Event()  # the batch became full or got a live record: its deadline moved
-
-    def backlog(events: list[EventT]) -> bool:
-        return policy.watches_backlog and policy.is_backlog(source.produced_at(events), time.time())
 
     async def fill() -> None:
-        nonlocal first_at, live_at, last_at
+        nonlocal first_at, last_at
         while True:
             space = 2 * max_events - len(waiting)
             if space <= 0:
@@ -89,15 +86,11 @@ async def micro_batches(source: EventSource[EventT], policy: BatchPolicy) -> Asy
                 return
             last_at = clock()
             if not waiting:
-                first_at, live_at = last_at, None
-            if live_at is None and not backlog(events):
-                live_at = last_at
-                sooner.set()
+                first_at = last_at
             waiting.extend(events)
             arrived.set()
             if len(waiting) >= max_events:
                 full.set()
-                sooner.set()
 
     async def until(event: asyncio.Event, timeout: float) -> bool:
         """Wait for the event or the timeout; False once the source has ended (its error, if
@@ -118,25 +111,23 @@ async def micro_batches(source: EventSource[EventT], policy: BatchPolicy) -> Asy
         while not source.should_stop:
             if not waiting:
                 arrived.clear()
-                if not await until(arrived, policy.within_s):
+                if not await until(arrived, within_s):
                     return  # the stream ended: what waits was never acknowledged
                 continue
             if not full.is_set():
-                delay = policy.deadline(first_at, live_at, last_at) - clock()
+                delay = min(first_at + within_s, last_at + quiet) - clock()
                 if delay > 0:
-                    # Woken early by a full batch or a first live record; otherwise look
-                    # again: a record that arrived meanwhile moved last_at (not quiet yet).
-                    sooner.clear()
-                    if not await until(sooner, delay):
+                    # Woken early only by a full batch; otherwise look again: a record that
+                    # arrived meanwhile moved last_at, and the stream is not quiet yet.
+                    if not await until(full, delay):
                         return
                     continue
             batch = waiting[:max_events]
             del waiting[:max_events]
             if len(waiting) < max_events:
                 full.clear()
-            if waiting:  # the rest start a new batch, with fresh windows (live if any was)
-                first_at = clock()
-                live_at = None if live_at is None else first_at
+            if waiting:
+                first_at = clock()  # the rest start a new batch, with a fresh window
             room.set()
             yield batch
             # Only reached when the caller asks for the next batch: this one is done.

@@ -48,8 +48,6 @@ def test_from_env_parses_values() -> None:
             "STREAMREC_WEB_PORT": "7000",
             "STREAMREC_BATCH_MAX_EVENTS": "100",
             "STREAMREC_BATCH_WITHIN_S": "0.05",
-            "STREAMREC_BATCH_BACKLOG_WITHIN_S": "0.5",
-            "STREAMREC_BATCH_BACKLOG_AGE_S": "10",
             "STREAMREC_CANDIDATES": "30",
             "STREAMREC_TOP_K": "30",
             "STREAMREC_RECENT_ITEMS": "5",
@@ -68,7 +66,6 @@ def test_from_env_parses_values() -> None:
     assert settings.web_port == 7000
     assert settings.web_url == "http://127.0.0.1:7000"
     assert (settings.batch_max_events, settings.batch_within_s) == (100, 0.05)
-    assert (settings.batch_backlog_within_s, settings.batch_backlog_age_s) == (0.5, 10.0)
     assert (settings.candidates, settings.top_k, settings.recent_items) == (30, 30, 5)
     assert (settings.score_concurrency, settings.score_retries, settings.score_backoff_s) == (2, 0, 1.5)
     assert settings.log_level == "debug"
@@ -110,8 +107,6 @@ def test_unparsable_value_names_the_variable(name: str, value: str) -> None:
         ({"STREAMREC_WEB_PORT": "0"}, "web_port"),
         ({"STREAMREC_BATCH_WITHIN_S": "0"}, "batch_within_s"),
         ({"STREAMREC_BATCH_QUIET_S": "0"}, "batch_quiet_s"),
-        ({"STREAMREC_BATCH_BACKLOG_WITHIN_S": "0"}, "batch_backlog_within_s"),
-        ({"STREAMREC_BATCH_BACKLOG_AGE_S": "-1"}, "batch_backlog_age_s"),
         ({"STREAMREC_SCORE_RETRIES": "-1"}, "score_retries"),
         ({"STREAMREC_LOG_LEVEL": "verbose"}, "log_level"),
     ],
@@ -167,8 +162,6 @@ def test_settings_are_frozen() -> None:
         {"STREAMREC_BATCH_WITHIN_S": "nan"},
         {"STREAMREC_BATCH_WITHIN_S": "inf"},
         {"STREAMREC_BATCH_QUIET_S": "nan"},
-        {"STREAMREC_BATCH_BACKLOG_WITHIN_S": "inf"},
-        {"STREAMREC_BATCH_BACKLOG_AGE_S": "nan"},
         {"STREAMREC_SCORE_BACKOFF_S": "nan"},
         {"STREAMREC_SCORE_BACKOFF_S": "-1"},
     ],

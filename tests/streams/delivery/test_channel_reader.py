@@ -35,9 +35,9 @@ def run(scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-def event(app: faust.App, offset: int, generation: int | None = None, timestamp: float = 0.0) -> faust.EventT:
+def event(app: faust.App, offset: int, generation: int | None = None) -> faust.EventT:
     gen = app.consumer_generation_id if generation is None else generation
-    message = ConsumerMessage("clicks", 0, offset, timestamp, 1, [], b"k", b"v", None, generation_id=gen)
+    message = ConsumerMessage("clicks", 0, offset, 0.0, 1, [], b"k", b"v", None, generation_id=gen)
     return faust.Event(app, b"k", b"v", [], message)
 
 
@@ -117,19 +117,5 @@ def test_a_non_positive_limit_is_refused() -> None:
     async def scenario(app: faust.App, channel: faust.ChannelT, reader: ChannelReader) -> None:
         with pytest.raises(ValueError, match="limit must be positive"):
             await reader.take(0)
-
-    run(scenario)
-
-
-def test_produced_at_is_the_newest_kafka_timestamp_of_a_take() -> None:
-    # What BatchPolicy tells a backlog from live records by: records of several partitions
-    # interleave in a take, so the newest, not the last, decides.
-    async def scenario(app: faust.App, channel: faust.ChannelT, reader: ChannelReader) -> None:
-        await put(channel, event(app, 0, timestamp=1000.0), event(app, 1, timestamp=1700.5))
-        await put(channel, event(app, 2, timestamp=1200.0))
-        assert reader.produced_at(await reader.take(10)) == 1700.5
-        assert reader.produced_at([]) is None
-        await put(channel, event(app, 3, timestamp=0.0))  # a record without a timestamp
-        assert reader.produced_at(await reader.take(10)) is None
 
     run(scenario)
