@@ -1,7 +1,7 @@
 """How the worker's agents consume and publish without losing a record (Faust side).
 
 * ``channel_reader``: a Faust agent's events taken from its channel in bulk, with Faust's
-  own bookkeeping (tracking, sensors, stale records) but not one event-loop turn per record;
+  own bookkeeping (tracking, stale records) but not one event-loop turn per record;
 * ``intake``: micro-batches that keep filling while the previous one is stored, acknowledged
   only after it was;
 * ``batching``: "skip what is already applied", dead letters with reasons, and offsets that

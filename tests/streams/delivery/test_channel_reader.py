@@ -8,6 +8,7 @@ skips, tracks and acknowledges too. The e2e tests run it against Kafka.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -117,5 +118,20 @@ def test_a_non_positive_limit_is_refused() -> None:
     async def scenario(app: faust.App, channel: faust.ChannelT, reader: ChannelReader) -> None:
         with pytest.raises(ValueError, match="limit must be positive"):
             await reader.take(0)
+
+    run(scenario)
+
+
+def test_a_take_tells_fausts_idle_check_that_the_partition_delivered() -> None:
+    # The reader skips Faust's per-record sensors, but not the one value Faust's consumer
+    # reads: without it, a partition with lag looks idle and Faust logs slow-processing errors.
+    async def scenario(app: faust.App, channel: faust.ChannelT, reader: ChannelReader) -> None:
+        inbound = app.monitor.stream_inbound_time
+        tp = event(app, 0).message.tp
+        assert tp not in inbound
+        before = time.monotonic()
+        await put(channel, event(app, 0), event(app, 1))
+        await reader.take(10)
+        assert before <= inbound[tp] <= time.monotonic()
 
     run(scenario)
