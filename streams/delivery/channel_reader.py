@@ -14,8 +14,8 @@ that delivery depends on:
 2. track the message as unacknowledged, so the consumer commits no offset past it until it is
    acknowledged (:meth:`ack_all`, called only after the batch is durably stored);
 3. record when each partition last delivered an event to the stream
-   (``Monitor.stream_inbound_time``), once per take: Faust's consumer reads it in its
-   "stream is idle" check and would otherwise log false slow-processing errors.
+   (``Monitor.stream_inbound_time``, one clock reading per take): Faust's consumer reads it
+   in its "stream is idle" check and would otherwise log false slow-processing errors.
 
 It does not call the stream sensors per record (``on_message_in``, ``on_stream_event_in``
 and their ``_out`` twins). Apart from the inbound time above, they only feed counters and
